@@ -1,0 +1,39 @@
+//! The calling CPU: identity, interrupt masking, idling, per-CPU storage.
+
+/// Dense CPU index: 0 is the boot CPU, then 1..n in the order started.
+pub type CpuIndex = usize;
+
+/// Operations on the CPU executing the call.
+pub trait Cpu {
+    /// Index of the calling CPU. Must be cheap: the scheduler calls it often.
+    fn current_cpu() -> CpuIndex;
+
+    /// Whether maskable interrupts are enabled on this CPU.
+    fn interrupts_enabled() -> bool;
+
+    /// Mask interrupts; returns whether they were enabled before.
+    fn disable_interrupts() -> bool;
+
+    /// Unmask interrupts if `were_enabled` (the value [`Cpu::disable_interrupts`] returned).
+    fn restore_interrupts(were_enabled: bool);
+
+    /// Called with interrupts masked: unmask them and wait for one, without
+    /// a window where an interrupt could be missed. Returns with interrupts
+    /// masked again, after the interrupt was handled.
+    fn enable_interrupts_and_wait();
+
+    /// Hint that the caller is spinning (x86 `pause`, arm `yield`, ppc `or 27,27,27`).
+    fn spin_hint();
+
+    /// Stop this CPU for good (interrupts masked, halted).
+    fn halt_forever() -> !;
+
+    /// The CPU's feature flags as a short human-readable list ("sse4.2 avx2 …").
+    fn features(out: &mut dyn core::fmt::Write) -> core::fmt::Result;
+
+    /// Walk a frame-pointer chain for a backtrace, starting at frame pointer
+    /// `start` (0 = the caller's own frame): calls `visit` with each return
+    /// address, innermost first, until it returns false or the chain ends.
+    /// Must not fault on a corrupt chain (it checks each frame is mapped).
+    fn walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool);
+}
