@@ -1,0 +1,67 @@
+//! The boot flow after the platform has memory and a console: clocks,
+//! scheduler, other CPUs, devices, then the main thread (tests or the app).
+
+use alloc::string::String;
+
+use keel_hal::{BootInfo, ExitStatus, machine};
+
+use crate::cmdline::{self, BootOptions};
+use crate::memory::{PAGE_SIZE, frame};
+use crate::{kprintln, ktest, sched, smp, time};
+
+/// Platform hooks called during boot.
+pub struct PlatformHooks {
+    /// Find and start device drivers (runs with the scheduler up).
+    pub probe_devices: fn(),
+    /// A short description of the machine for the banner ("microvm").
+    pub machine: fn() -> String,
+}
+
+/// Continue booting on the boot CPU; never returns. `boot` must already
+/// have been used for `memory::init`.
+pub fn run(boot: &'static BootInfo, hooks: PlatformHooks) -> ! {
+    time::init();
+    sched::init_cpu(0, boot.boot_stack.0, boot.boot_stack.1);
+    smp::start_secondaries(boot);
+    let options = cmdline::parse(boot.cmdline);
+    (hooks.probe_devices)();
+    let machine_name = (hooks.machine)();
+    sched::spawn("main", move || main(options, machine_name));
+    sched::idle_loop()
+}
+
+fn main(options: BootOptions, machine_name: String) {
+    let ready_us = machine::since_first_instruction_ns() / 1000;
+    let (_, total_frames) = frame::stats();
+    let mib = total_frames * PAGE_SIZE / (1024 * 1024);
+    let (y, mo, d, h, mi, s) = time::civil_from_unix(time::realtime_ns() / 1_000_000_000);
+    kprintln!(
+        "Keel {} on {} ({}, {}): {} CPUs, {} MiB RAM, {y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC",
+        env!("CARGO_PKG_VERSION"),
+        machine::arch_name(),
+        machine::platform_name(),
+        machine_name,
+        sched::online_count(),
+        mib,
+    );
+    kprintln!("keel: ready in {ready_us} us");
+    for problem in &options.problems {
+        kprintln!("keel: {problem}");
+    }
+    if let Some(filter) = &options.test {
+        let summary = ktest::run(filter, options.test_after.as_deref());
+        shutdown(u8::from(summary.failed > 0));
+    }
+    if let Some(app) = options.app_args.first() {
+        // 127, as a shell reports a command it cannot run.
+        kprintln!("keel: cannot run {app}: this kernel has no ELF loader yet");
+        shutdown(127);
+    }
+    shutdown(0)
+}
+
+/// Print the exit marker the host harness looks for, then power off.
+pub fn shutdown(status: u8) -> ! {
+    kprintln!("keel: exit status {status}");
+    machine::power_off(ExitStatus::Code(status))
+}

@@ -1,0 +1,361 @@
+//! Physical frame allocator: a binary buddy allocator over 4 KiB frames.
+//!
+//! Free blocks of 2^order frames sit on per-order doubly linked lists whose
+//! links live inside the free blocks themselves (reached through the direct
+//! map); one state byte per frame records which frames head a free or an
+//! allocated block, so frees are checked and buddies merge in O(1).
+//! The list storage is abstracted as [`LinkStore`], so the whole algorithm
+//! is tested on the host against a map instead of real memory.
+
+use keel_hal::PhysAddr;
+
+use super::PAGE_SIZE;
+use crate::sync::SpinLock;
+
+/// Largest block: 2^MAX_ORDER frames (1 GiB).
+pub const MAX_ORDER: usize = 18;
+const ORDERS: usize = MAX_ORDER + 1;
+const NONE: u64 = u64::MAX;
+const PAGE: u64 = PAGE_SIZE as u64;
+
+// Per-frame state byte.
+const NOT_HEAD: u8 = 0xff;
+const FREE_HEAD: u8 = 0x80;
+const USED_HEAD: u8 = 0x40;
+const ORDER_MASK: u8 = 0x1f;
+
+/// Where the free-list links of free blocks are stored.
+pub trait LinkStore {
+    /// Write the (next, prev) links of the free block at `pa`.
+    fn set_links(&mut self, pa: u64, next: u64, prev: u64);
+    /// Read the (next, prev) links of the free block at `pa`.
+    fn links(&self, pa: u64) -> (u64, u64);
+}
+
+/// Why a free was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeError {
+    /// The address is outside the managed range or not page aligned.
+    OutOfRange,
+    /// The block is not allocated with that order (double free or wrong order).
+    NotAllocated,
+}
+
+/// A buddy allocator over `[base, base + frames * 4 KiB)`.
+pub struct Buddy<'s, L: LinkStore> {
+    base: u64,
+    state: &'s mut [u8],
+    heads: [u64; ORDERS],
+    free_frames: usize,
+    total_frames: usize,
+    links: L,
+}
+
+impl<'s, L: LinkStore> Buddy<'s, L> {
+    /// An allocator for frames starting at `base` (page aligned), one
+    /// `state` byte per frame; nothing is free until [`Buddy::add_range`].
+    pub fn new(base: u64, state: &'s mut [u8], links: L) -> Self {
+        state.fill(NOT_HEAD);
+        Self {
+            base,
+            state,
+            heads: [NONE; ORDERS],
+            free_frames: 0,
+            total_frames: 0,
+            links,
+        }
+    }
+
+    /// Hand the page-aligned range `[start, end)` to the allocator.
+    pub fn add_range(&mut self, start: u64, end: u64) {
+        let limit = self.base + self.state.len() as u64 * PAGE;
+        let (mut at, end) = (start.max(self.base), end.min(limit));
+        while at < end {
+            let mut order = MAX_ORDER;
+            while order > 0
+                && ((at - self.base) % (PAGE << order) != 0 || at + (PAGE << order) > end)
+            {
+                order -= 1;
+            }
+            self.total_frames += 1 << order;
+            self.release(at, order);
+            at += PAGE << order;
+        }
+    }
+
+    /// Allocate 2^order contiguous frames aligned to their size.
+    pub fn alloc(&mut self, order: usize) -> Option<PhysAddr> {
+        let found = (order..ORDERS).find(|&k| self.heads[k] != NONE)?;
+        let block = self.heads[found];
+        self.unlink(block, found);
+        let mut k = found;
+        while k > order {
+            k -= 1;
+            self.push(block + (PAGE << k), k);
+        }
+        self.state[self.frame(block)] = USED_HEAD | order as u8;
+        self.free_frames -= 1 << order;
+        Some(PhysAddr(block))
+    }
+
+    /// Free a block [`Buddy::alloc`] returned with the same `order`.
+    pub fn free(&mut self, pa: PhysAddr, order: usize) -> Result<(), FreeError> {
+        let pa = pa.0;
+        if pa < self.base || pa % PAGE != 0 || self.frame(pa) >= self.state.len() {
+            return Err(FreeError::OutOfRange);
+        }
+        if self.state[self.frame(pa)] != USED_HEAD | order as u8 {
+            return Err(FreeError::NotAllocated);
+        }
+        self.state[self.frame(pa)] = NOT_HEAD;
+        self.release(pa, order);
+        Ok(())
+    }
+
+    /// Frames currently free.
+    pub fn free_frames(&self) -> usize {
+        self.free_frames
+    }
+
+    /// Frames ever handed to the allocator.
+    pub fn total_frames(&self) -> usize {
+        self.total_frames
+    }
+
+    fn frame(&self, pa: u64) -> usize {
+        ((pa - self.base) / PAGE) as usize
+    }
+
+    /// Put a block back, merging with its buddy while the buddy is free.
+    fn release(&mut self, mut pa: u64, mut order: usize) {
+        self.free_frames += 1 << order;
+        while order < MAX_ORDER {
+            let buddy = self.base + ((pa - self.base) ^ (PAGE << order));
+            let idx = self.frame(buddy);
+            if idx >= self.state.len() || self.state[idx] != FREE_HEAD | order as u8 {
+                break;
+            }
+            self.unlink(buddy, order);
+            pa = pa.min(buddy);
+            order += 1;
+        }
+        self.push(pa, order);
+    }
+
+    fn push(&mut self, pa: u64, order: usize) {
+        let head = self.heads[order];
+        self.links.set_links(pa, head, NONE);
+        if head != NONE {
+            let (next, _) = self.links.links(head);
+            self.links.set_links(head, next, pa);
+        }
+        self.heads[order] = pa;
+        let idx = self.frame(pa);
+        self.state[idx] = FREE_HEAD | order as u8;
+    }
+
+    fn unlink(&mut self, pa: u64, order: usize) {
+        let (next, prev) = self.links.links(pa);
+        if prev == NONE {
+            self.heads[order] = next;
+        } else {
+            let (_, pp) = self.links.links(prev);
+            self.links.set_links(prev, next, pp);
+        }
+        if next != NONE {
+            let (nn, _) = self.links.links(next);
+            self.links.set_links(next, nn, prev);
+        }
+        let idx = self.frame(pa);
+        self.state[idx] = NOT_HEAD;
+    }
+
+    /// Order of the block headed at `pa`, whether free or allocated.
+    pub fn block_order(&self, pa: PhysAddr) -> Option<usize> {
+        let s = *self.state.get(self.frame(pa.0))?;
+        (s != NOT_HEAD).then_some((s & ORDER_MASK) as usize)
+    }
+}
+
+/// Links stored in the free frames themselves, through the direct map.
+pub struct DirectMapLinks;
+
+impl LinkStore for DirectMapLinks {
+    fn set_links(&mut self, pa: u64, next: u64, prev: u64) {
+        let p = super::phys_to_virt(PhysAddr(pa)).as_ptr::<u64>();
+        // SAFETY: `pa` heads a free block the allocator owns; the direct map
+        // covers all RAM and the block is at least one page long.
+        unsafe {
+            p.write(next);
+            p.add(1).write(prev);
+        }
+    }
+    fn links(&self, pa: u64) -> (u64, u64) {
+        let p = super::phys_to_virt(PhysAddr(pa)).as_ptr::<u64>();
+        // SAFETY: as in `set_links`; the links were written when the block was freed.
+        unsafe { (p.read(), p.add(1).read()) }
+    }
+}
+
+static FRAMES: SpinLock<Option<Buddy<'static, DirectMapLinks>>> = SpinLock::new(None);
+
+/// Build the global allocator over `ranges`. Its state table (one byte per
+/// frame between the lowest and highest free address) is carved from the
+/// first range big enough to hold it.
+pub fn init(ranges: &super::map::Ranges) {
+    let ranges = ranges.as_slice();
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+        panic!("no usable memory in the boot memory map");
+    };
+    // Align the base so block alignment is absolute, not relative.
+    let base = first.0 & !((PAGE << MAX_ORDER) - 1);
+    let frames = ((last.1 - base) / PAGE) as usize;
+    let table_bytes = (frames as u64).div_ceil(PAGE) * PAGE;
+    let home = ranges
+        .iter()
+        .position(|&(s, e)| e - s >= table_bytes + PAGE)
+        .expect("no free range can hold the frame table");
+    let table_pa = ranges[home].0;
+    let table_ptr = super::phys_to_virt(PhysAddr(table_pa)).as_ptr::<u8>();
+    // SAFETY: the table lives in free RAM that is removed from the pool below
+    // and never handed out; the direct map makes it addressable.
+    let state = unsafe { core::slice::from_raw_parts_mut(table_ptr, frames) };
+    let mut buddy = Buddy::new(base, state, DirectMapLinks);
+    for (i, &(s, e)) in ranges.iter().enumerate() {
+        let s = if i == home { s + table_bytes } else { s };
+        buddy.add_range(s, e);
+    }
+    *FRAMES.lock() = Some(buddy);
+}
+
+/// Allocate 2^order contiguous frames (contents undefined).
+pub fn alloc(order: usize) -> Option<PhysAddr> {
+    FRAMES.lock().as_mut()?.alloc(order)
+}
+
+/// Allocate one zeroed frame.
+pub fn alloc_zeroed(order: usize) -> Option<PhysAddr> {
+    let pa = alloc(order)?;
+    let p = super::phys_to_virt(pa).as_ptr::<u8>();
+    // SAFETY: the frames were just allocated to us and are mapped in the direct map.
+    unsafe { p.write_bytes(0, PAGE_SIZE << order) };
+    Some(pa)
+}
+
+/// Free frames from [`alloc`]. A bad free is a kernel bug: it panics with
+/// the address, since continuing could hand the same frame out twice.
+pub fn free(pa: PhysAddr, order: usize) {
+    let result = FRAMES.lock().as_mut().map(|b| b.free(pa, order));
+    if let Some(Err(e)) = result {
+        panic!("bad frame free of {pa:?} order {order}: {e:?}");
+    }
+}
+
+/// (free, total) frames.
+pub fn stats() -> (usize, usize) {
+    FRAMES
+        .lock()
+        .as_ref()
+        .map_or((0, 0), |b| (b.free_frames(), b.total_frames()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct MapLinks(HashMap<u64, (u64, u64)>);
+    impl LinkStore for MapLinks {
+        fn set_links(&mut self, pa: u64, next: u64, prev: u64) {
+            self.0.insert(pa, (next, prev));
+        }
+        fn links(&self, pa: u64) -> (u64, u64) {
+            self.0[&pa]
+        }
+    }
+
+    fn buddy(state: &mut [u8]) -> Buddy<'_, MapLinks> {
+        Buddy::new(0x10_0000, state, MapLinks::default())
+    }
+
+    #[test]
+    fn allocates_aligned_blocks_and_merges_back() {
+        let mut state = vec![0u8; 4096];
+        let mut b = buddy(&mut state);
+        b.add_range(0x10_0000, 0x10_0000 + 4096 * PAGE);
+        assert_eq!(b.free_frames(), 4096);
+        let a = b.alloc(0).unwrap();
+        let c = b.alloc(3).unwrap();
+        assert_eq!(c.0 % (8 * PAGE), 0, "order-3 block is 32 KiB aligned");
+        assert_ne!(a, c);
+        assert_eq!(b.free_frames(), 4096 - 9);
+        b.free(a, 0).unwrap();
+        b.free(c, 3).unwrap();
+        assert_eq!(b.free_frames(), 4096);
+        // Everything merged back: one order-12 block allocates again.
+        assert!(b.alloc(12).is_some());
+    }
+
+    #[test]
+    fn rejects_double_and_mismatched_frees() {
+        let mut state = vec![0u8; 64];
+        let mut b = buddy(&mut state);
+        b.add_range(0x10_0000, 0x10_0000 + 64 * PAGE);
+        let a = b.alloc(1).unwrap();
+        assert_eq!(b.free(a, 0), Err(FreeError::NotAllocated));
+        b.free(a, 1).unwrap();
+        assert_eq!(b.free(a, 1), Err(FreeError::NotAllocated));
+        assert_eq!(b.free(PhysAddr(0x1000), 0), Err(FreeError::OutOfRange));
+    }
+
+    #[test]
+    fn unaligned_ranges_split_into_maximal_blocks() {
+        let mut state = vec![0u8; 100];
+        let mut b = buddy(&mut state);
+        b.add_range(0x10_0000 + 3 * PAGE, 0x10_0000 + 100 * PAGE);
+        assert_eq!(b.free_frames(), 97);
+        let mut got = Vec::new();
+        while let Some(f) = b.alloc(0) {
+            got.push(f.0);
+        }
+        got.sort();
+        got.dedup();
+        assert_eq!(got.len(), 97, "every frame handed out exactly once");
+        assert!(got.iter().all(|&f| f >= 0x10_0000 + 3 * PAGE));
+    }
+
+    #[test]
+    fn exhaustion_returns_none_and_mixed_orders_never_overlap() {
+        let mut state = vec![0u8; 256];
+        let mut b = buddy(&mut state);
+        b.add_range(0x10_0000, 0x10_0000 + 256 * PAGE);
+        let mut blocks = Vec::new();
+        let mut seed = 12345u32;
+        for _ in 0..400 {
+            seed = seed.wrapping_mul(1103515245).wrapping_add(12345);
+            let order = (seed >> 16) as usize % 4;
+            if let Some(p) = b.alloc(order) {
+                blocks.push((p.0, order));
+            }
+            if blocks.len() > 20 && seed & 1 == 0 {
+                let (p, o) = blocks.swap_remove((seed as usize >> 3) % blocks.len());
+                b.free(PhysAddr(p), o).unwrap();
+            }
+        }
+        let mut spans: Vec<_> = blocks.iter().map(|&(p, o)| (p, p + (PAGE << o))).collect();
+        spans.sort();
+        assert!(
+            spans.windows(2).all(|w| w[0].1 <= w[1].0),
+            "no two blocks overlap"
+        );
+        let used: usize = blocks.iter().map(|&(_, o)| 1 << o).sum();
+        assert_eq!(b.free_frames() + used, 256);
+        for (p, o) in blocks {
+            b.free(PhysAddr(p), o).unwrap();
+        }
+        assert_eq!(b.free_frames(), 256);
+        assert!(b.alloc(8).is_some());
+        assert!(b.alloc(0).is_none());
+    }
+}

@@ -1,0 +1,6 @@
+//! In-kernel tests of core (run in QEMU by `cargo keel test`).
+
+mod memory;
+mod sched;
+mod sync;
+mod time;
