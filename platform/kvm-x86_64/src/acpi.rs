@@ -1,0 +1,130 @@
+//! What ACPI tells this platform: CPUs and I/O APICs (MADT), power-off
+//! registers and the RTC century register (FADT, DSDT `\_S5`), and the PCI
+//! ECAM window (MCFG). Missing or broken tables are reported and worked
+//! around (one CPU, no interrupt routing), never fatal.
+
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+use acpi::madt::{Madt, MadtEntry};
+use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
+use keel_arch_x86_64::ioapic::{IoApicDesc, IsaOverride};
+use keel_arch_x86_64::layout::PHYS_MAP_BASE;
+use keel_core::kprintln;
+use keel_hal::{BootInfo, Firmware};
+
+use crate::power::PowerOff;
+
+/// Maps ACPI tables through the direct map (they sit in low memory).
+#[derive(Clone, Copy, Debug)]
+struct DirectMap;
+
+impl AcpiHandler for DirectMap {
+    unsafe fn map_physical_region<T>(&self, pa: usize, size: usize) -> PhysicalMapping<Self, T> {
+        let va =
+            NonNull::new((PHYS_MAP_BASE + pa) as *mut T).expect("direct-map address is not null");
+        // SAFETY: the direct map covers the first 4 GiB, where firmware
+        // puts ACPI tables; nothing needs unmapping.
+        unsafe { PhysicalMapping::new(pa, va, size, size, *self) }
+    }
+    fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
+}
+
+/// The platform facts ACPI supplied.
+#[derive(Default)]
+pub struct Findings {
+    /// APIC ids of enabled CPUs.
+    pub cpu_apic_ids: Vec<u32>,
+    /// I/O APICs.
+    pub ioapics: Vec<IoApicDesc>,
+    /// ISA interrupt overrides.
+    pub overrides: Vec<IsaOverride>,
+    /// How to power off, if ACPI says.
+    pub power: Option<PowerOff>,
+    /// CMOS century register (0 if none).
+    pub century_register: u8,
+    /// Hardware-reduced ACPI (microvm).
+    pub hardware_reduced: bool,
+    /// PCI ECAM base and last bus.
+    pub ecam: Option<(u64, u8)>,
+}
+
+/// Read the tables the RSDP leads to.
+pub fn discover(boot: &BootInfo) -> Findings {
+    let tables = match boot.firmware {
+        // SAFETY: the loader gave this RSDP address; the handler maps it.
+        Firmware::Acpi { rsdp } => unsafe { AcpiTables::from_rsdp(DirectMap, rsdp.0 as usize) },
+        // SAFETY: scans the BIOS areas through the direct map.
+        _ => unsafe { AcpiTables::search_for_rsdp_bios(DirectMap) },
+    };
+    let tables = match tables {
+        Ok(t) => t,
+        Err(e) => {
+            kprintln!(
+                "keel: no usable ACPI tables ({e:?}): one CPU, no device interrupts, power-off via debug port only"
+            );
+            return Findings::default();
+        }
+    };
+    let mut found = Findings::default();
+    match tables.find_table::<Madt>() {
+        Ok(madt) => read_madt(madt.get(), &mut found),
+        Err(e) => kprintln!("keel: no ACPI MADT ({e:?}); running on one CPU"),
+    }
+    if let Ok(fadt) = tables.find_table::<acpi::fadt::Fadt>() {
+        found.century_register = fadt.century;
+        found.hardware_reduced = { fadt.flags }.system_is_hw_reduced_acpi();
+        found.power = crate::power::from_fadt(&fadt, dsdt_bytes(&tables));
+    }
+    if let Ok(mcfg) = tables.find_table::<acpi::mcfg::Mcfg>()
+        && let Some(e) = mcfg.entries().iter().find(|e| e.pci_segment_group == 0)
+    {
+        found.ecam = Some((e.base_address, e.bus_number_end));
+    }
+    found
+}
+
+/// CPUs, I/O APICs and ISA overrides from the MADT.
+fn read_madt(madt: core::pin::Pin<&Madt>, found: &mut Findings) {
+    const ENABLED: u32 = 1;
+    for entry in madt.entries() {
+        match entry {
+            MadtEntry::LocalApic(e) if { e.flags } & ENABLED != 0 => {
+                found.cpu_apic_ids.push(u32::from(e.apic_id))
+            }
+            MadtEntry::LocalX2Apic(e) if { e.flags } & ENABLED != 0 => {
+                found.cpu_apic_ids.push(e.x2apic_id)
+            }
+            MadtEntry::IoApic(e) => found.ioapics.push(IoApicDesc {
+                address: u64::from(e.io_apic_address),
+                gsi_base: { e.global_system_interrupt_base },
+            }),
+            MadtEntry::InterruptSourceOverride(e) if e.bus == 0 => {
+                // MPS INTI flags: polarity in bits 0-1 (3 = low), trigger in
+                // bits 2-3 (3 = level); 0 means "as the bus says" (ISA: edge, high).
+                let flags = { e.flags };
+                found.overrides.push(IsaOverride {
+                    isa_irq: e.irq,
+                    gsi: { e.global_system_interrupt },
+                    active_low: flags & 3 == 3,
+                    level: (flags >> 2) & 3 == 3,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+fn dsdt_bytes(tables: &AcpiTables<DirectMap>) -> &'static [u8] {
+    match tables.dsdt() {
+        // SAFETY: the DSDT is firmware memory covered by the direct map and
+        // never changes.
+        Ok(aml) => unsafe {
+            core::slice::from_raw_parts(
+                (PHYS_MAP_BASE + aml.address) as *const u8,
+                aml.length as usize,
+            )
+        },
+        Err(_) => &[],
+    }
+}
