@@ -1,11 +1,15 @@
-//! Physical frame allocator: a binary buddy allocator over 4 KiB frames.
+//! Physical frame allocator: a binary buddy allocator over 4 KiB frames
+//! that touches memory only when it is handed out.
 //!
-//! Free blocks of 2^order frames sit on per-order doubly linked lists whose
-//! links live inside the free blocks themselves (reached through the direct
-//! map); one state byte per frame records which frames head a free or an
-//! allocated block, so frees are checked and buddies merge in O(1).
-//! The list storage is abstracted as [`LinkStore`], so the whole algorithm
-//! is tested on the host against a map instead of real memory.
+//! Each usable range keeps an untouched "wild" tail; blocks are carved from
+//! it on demand. Freed blocks go to per-order doubly linked free lists whose
+//! links live inside the free blocks (reached through the direct map), and
+//! one state byte per frame records which frames head a free or allocated
+//! block, so frees are checked and buddies merge in O(1). Nothing is written
+//! at boot: booting is fast, and a VM only makes its host back the memory
+//! it really uses. State bytes are trusted only below a range's wild
+//! pointer. The link storage is abstracted as [`LinkStore`], so the whole
+//! algorithm is tested on the host against a map instead of real memory.
 
 use keel_hal::PhysAddr;
 
@@ -17,6 +21,8 @@ pub const MAX_ORDER: usize = 18;
 const ORDERS: usize = MAX_ORDER + 1;
 const NONE: u64 = u64::MAX;
 const PAGE: u64 = PAGE_SIZE as u64;
+/// Most usable ranges one allocator tracks.
+const MAX_RANGES: usize = 64;
 
 // Per-frame state byte.
 const NOT_HEAD: u8 = 0xff;
@@ -35,86 +41,149 @@ pub trait LinkStore {
 /// Why a free was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FreeError {
-    /// The address is outside the managed range or not page aligned.
+    /// The address is outside the managed memory or not page aligned.
     OutOfRange,
     /// The block is not allocated with that order (double free or wrong order).
     NotAllocated,
 }
 
-/// A buddy allocator over `[base, base + frames * 4 KiB)`.
+/// A usable range `[start, end)`; `[start, wild)` has been carved (its
+/// state bytes are valid), `[wild, end)` is untouched and free.
+#[derive(Clone, Copy, Debug, Default)]
+struct Range {
+    start: u64,
+    wild: u64,
+    end: u64,
+}
+
+/// A buddy allocator for frames at or above `base`, one `state` byte per frame.
 pub struct Buddy<'s, L: LinkStore> {
     base: u64,
     state: &'s mut [u8],
     heads: [u64; ORDERS],
-    free_frames: usize,
+    ranges: [Range; MAX_RANGES],
+    range_count: usize,
+    listed_frames: usize,
     total_frames: usize,
     links: L,
 }
 
 impl<'s, L: LinkStore> Buddy<'s, L> {
-    /// An allocator for frames starting at `base` (page aligned), one
-    /// `state` byte per frame; nothing is free until [`Buddy::add_range`].
+    /// An allocator for frames starting at `base` (aligned to the largest
+    /// block), one `state` byte per frame. The state needs no initialising;
+    /// nothing is free until [`Buddy::add_range`].
     pub fn new(base: u64, state: &'s mut [u8], links: L) -> Self {
-        state.fill(NOT_HEAD);
         Self {
             base,
             state,
             heads: [NONE; ORDERS],
-            free_frames: 0,
+            ranges: [Range::default(); MAX_RANGES],
+            range_count: 0,
+            listed_frames: 0,
             total_frames: 0,
             links,
         }
     }
 
-    /// Hand the page-aligned range `[start, end)` to the allocator.
+    /// Hand the page-aligned range `[start, end)` to the allocator without
+    /// touching it. Ranges must not overlap.
     pub fn add_range(&mut self, start: u64, end: u64) {
         let limit = self.base + self.state.len() as u64 * PAGE;
-        let (mut at, end) = (start.max(self.base), end.min(limit));
-        while at < end {
-            let mut order = MAX_ORDER;
-            while order > 0
-                && ((at - self.base) % (PAGE << order) != 0 || at + (PAGE << order) > end)
-            {
-                order -= 1;
-            }
-            self.total_frames += 1 << order;
-            self.release(at, order);
-            at += PAGE << order;
+        let (start, end) = (start.max(self.base), end.min(limit));
+        if start >= end || self.range_count == MAX_RANGES {
+            return;
         }
+        self.ranges[self.range_count] = Range {
+            start,
+            wild: start,
+            end,
+        };
+        self.range_count += 1;
+        self.total_frames += ((end - start) / PAGE) as usize;
     }
 
     /// Allocate 2^order contiguous frames aligned to their size.
     pub fn alloc(&mut self, order: usize) -> Option<PhysAddr> {
-        let found = (order..ORDERS).find(|&k| self.heads[k] != NONE)?;
-        let block = self.heads[found];
-        self.unlink(block, found);
-        let mut k = found;
-        while k > order {
-            k -= 1;
-            self.push(block + (PAGE << k), k);
+        if order > MAX_ORDER {
+            return None;
         }
-        self.state[self.frame(block)] = USED_HEAD | order as u8;
-        self.free_frames -= 1 << order;
+        let block = match (order..ORDERS).find(|&k| self.heads[k] != NONE) {
+            Some(found) => {
+                let block = self.heads[found];
+                self.unlink(block, found);
+                self.listed_frames -= 1 << found;
+                let mut k = found;
+                while k > order {
+                    k -= 1;
+                    self.push(block + (PAGE << k), k);
+                    self.listed_frames += 1 << k;
+                }
+                block
+            }
+            None => self.carve(order)?,
+        };
+        let head = self.frame(block);
+        self.state[head] = USED_HEAD | order as u8;
         Some(PhysAddr(block))
+    }
+
+    /// Take a fresh aligned block from some range's untouched tail; the
+    /// alignment gap before it goes to the free lists.
+    fn carve(&mut self, order: usize) -> Option<u64> {
+        let size = PAGE << order;
+        for i in 0..self.range_count {
+            let r = self.ranges[i];
+            let aligned = self.base + (r.wild - self.base).div_ceil(size) * size;
+            if aligned + size > r.end {
+                continue;
+            }
+            // Claim [wild, aligned + size): its state bytes become valid.
+            let (from, to) = (self.frame(r.wild), self.frame(aligned + size));
+            self.state[from..to].fill(NOT_HEAD);
+            self.ranges[i].wild = aligned + size;
+            let mut gap = r.wild;
+            while gap < aligned {
+                let mut k = order;
+                while k > 0 && ((gap - self.base) % (PAGE << k) != 0 || gap + (PAGE << k) > aligned)
+                {
+                    k -= 1;
+                }
+                self.release(gap, k);
+                gap += PAGE << k;
+            }
+            return Some(aligned);
+        }
+        None
     }
 
     /// Free a block [`Buddy::alloc`] returned with the same `order`.
     pub fn free(&mut self, pa: PhysAddr, order: usize) -> Result<(), FreeError> {
         let pa = pa.0;
-        if pa < self.base || pa % PAGE != 0 || self.frame(pa) >= self.state.len() {
+        let managed = self.ranges[..self.range_count]
+            .iter()
+            .any(|r| (r.start..r.end).contains(&pa));
+        if pa % PAGE != 0 || !managed {
             return Err(FreeError::OutOfRange);
         }
-        if self.state[self.frame(pa)] != USED_HEAD | order as u8 {
+        if order > MAX_ORDER
+            || !self.carved(pa)
+            || self.state[self.frame(pa)] != USED_HEAD | order as u8
+        {
             return Err(FreeError::NotAllocated);
         }
-        self.state[self.frame(pa)] = NOT_HEAD;
+        let idx = self.frame(pa);
+        self.state[idx] = NOT_HEAD;
         self.release(pa, order);
         Ok(())
     }
 
-    /// Frames currently free.
+    /// Frames currently free (listed or untouched).
     pub fn free_frames(&self) -> usize {
-        self.free_frames
+        let wild: u64 = self.ranges[..self.range_count]
+            .iter()
+            .map(|r| (r.end - r.wild) / PAGE)
+            .sum();
+        self.listed_frames + wild as usize
     }
 
     /// Frames ever handed to the allocator.
@@ -126,20 +195,64 @@ impl<'s, L: LinkStore> Buddy<'s, L> {
         ((pa - self.base) / PAGE) as usize
     }
 
-    /// Put a block back, merging with its buddy while the buddy is free.
+    /// Whether `pa` lies in the carved part of some range (state valid).
+    fn carved(&self, pa: u64) -> bool {
+        self.ranges[..self.range_count]
+            .iter()
+            .any(|r| (r.start..r.wild).contains(&pa))
+    }
+
+    /// Put a block on the free lists, merging with its buddy while the
+    /// buddy is a free block of the same order. A block that ends where its
+    /// range's untouched tail begins rejoins the tail instead.
     fn release(&mut self, mut pa: u64, mut order: usize) {
-        self.free_frames += 1 << order;
+        self.listed_frames += 1 << order;
         while order < MAX_ORDER {
             let buddy = self.base + ((pa - self.base) ^ (PAGE << order));
-            let idx = self.frame(buddy);
-            if idx >= self.state.len() || self.state[idx] != FREE_HEAD | order as u8 {
+            if !self.carved(buddy) || self.state[self.frame(buddy)] != FREE_HEAD | order as u8 {
                 break;
             }
             self.unlink(buddy, order);
             pa = pa.min(buddy);
             order += 1;
         }
-        self.push(pa, order);
+        if !self.return_to_wild(pa, order) {
+            self.push(pa, order);
+        }
+    }
+
+    /// If `[pa, pa + 2^order)` ends at its range's wild pointer, lower the
+    /// pointer over it, and over any free blocks that then end there.
+    fn return_to_wild(&mut self, pa: u64, order: usize) -> bool {
+        let end = pa + (PAGE << order);
+        let Some(i) = self.ranges[..self.range_count]
+            .iter()
+            .position(|r| r.wild == end && r.start <= pa)
+        else {
+            return false;
+        };
+        self.ranges[i].wild = pa;
+        self.listed_frames -= 1 << order;
+        // Absorb free blocks that now end at the wild pointer.
+        'absorb: loop {
+            let wild = self.ranges[i].wild;
+            for k in 0..=MAX_ORDER {
+                let size = PAGE << k;
+                if wild < self.ranges[i].start + size {
+                    break;
+                }
+                let head = wild - size;
+                if (head - self.base) % size == 0
+                    && self.state[self.frame(head)] == FREE_HEAD | k as u8
+                {
+                    self.unlink(head, k);
+                    self.listed_frames -= 1 << k;
+                    self.ranges[i].wild = head;
+                    continue 'absorb;
+                }
+            }
+            return true;
+        }
     }
 
     fn push(&mut self, pa: u64, order: usize) {
@@ -172,6 +285,9 @@ impl<'s, L: LinkStore> Buddy<'s, L> {
 
     /// Order of the block headed at `pa`, whether free or allocated.
     pub fn block_order(&self, pa: PhysAddr) -> Option<usize> {
+        if !self.carved(pa.0) {
+            return None;
+        }
         let s = *self.state.get(self.frame(pa.0))?;
         (s != NOT_HEAD).then_some((s & ORDER_MASK) as usize)
     }
@@ -218,7 +334,8 @@ pub fn init(ranges: &super::map::Ranges) {
     let table_pa = ranges[home].0;
     let table_ptr = super::phys_to_virt(PhysAddr(table_pa)).as_ptr::<u8>();
     // SAFETY: the table lives in free RAM that is removed from the pool below
-    // and never handed out; the direct map makes it addressable.
+    // and never handed out; the direct map makes it addressable. Its bytes
+    // are only read after the allocator wrote them.
     let state = unsafe { core::slice::from_raw_parts_mut(table_ptr, frames) };
     let mut buddy = Buddy::new(base, state, DirectMapLinks);
     for (i, &(s, e)) in ranges.iter().enumerate() {
@@ -307,6 +424,48 @@ mod tests {
         b.free(a, 1).unwrap();
         assert_eq!(b.free(a, 1), Err(FreeError::NotAllocated));
         assert_eq!(b.free(PhysAddr(0x1000), 0), Err(FreeError::OutOfRange));
+    }
+
+    #[test]
+    fn nothing_is_touched_until_allocated() {
+        let mut state = vec![0x80 | 3; 1024]; // garbage that looks like free heads
+        let mut b = buddy(&mut state);
+        b.add_range(0x10_0000, 0x10_0000 + 1024 * PAGE);
+        assert!(b.links.0.is_empty(), "adding memory wrote no links");
+        assert_eq!(b.free_frames(), 1024);
+        let a = b.alloc(3).unwrap();
+        let c = b.alloc(0).unwrap();
+        assert_eq!(b.free_frames(), 1024 - 9);
+        b.free(a, 3).unwrap();
+        b.free(c, 0).unwrap();
+        assert_eq!(b.free_frames(), 1024);
+        // Garbage state bytes in the untouched tail never look like buddies.
+        assert!(b.alloc(9).is_some());
+    }
+
+    #[test]
+    fn carving_releases_alignment_gaps() {
+        let mut state = vec![0u8; 1024];
+        let mut b = buddy(&mut state);
+        b.add_range(0x10_0000 + PAGE, 0x10_0000 + 1024 * PAGE);
+        let one = b.alloc(0).unwrap();
+        assert_eq!(one.0, 0x10_0000 + PAGE);
+        // An order-4 block must be 64 KiB aligned: frames 2..16 become free blocks.
+        let big = b.alloc(4).unwrap();
+        assert_eq!(big.0 % (16 * PAGE), 0);
+        assert_eq!(b.free_frames(), 1023 - 1 - 16);
+        let mut small = Vec::new();
+        while let Some(p) = b.alloc(0) {
+            if p.0 >= big.0 {
+                break;
+            }
+            small.push(p.0);
+        }
+        assert_eq!(
+            small.len(),
+            14,
+            "the gap before the aligned block is reused"
+        );
     }
 
     #[test]
