@@ -55,6 +55,7 @@ const _: () = assert!(OFFSET_KSTACK_TOP == 8 && OFFSET_KSTACK_BOTTOM == 16 && OF
 /// The boot CPU's block and IST stacks (before the heap exists). The
 /// stacks are separate so they stay in .bss (the TSS is not all zeros).
 static mut BOOT_CPU: PerCpu = PerCpu::empty();
+#[unsafe(link_section = ".stacks")]
 static mut BOOT_IST: [IstStack; 4] = [const { IstStack([0; IST_STACK_SIZE]) }; 4];
 
 /// Code segment selector in every CPU's GDT.
