@@ -25,13 +25,13 @@ pub fn run(boot: &'static BootInfo, hooks: PlatformHooks) -> ! {
     smp::start_secondaries(boot);
     let options = cmdline::parse(boot.cmdline);
     (hooks.probe_devices)();
-    let machine_name = (hooks.machine)();
-    sched::spawn("main", move || main(options, machine_name));
+    sched::spawn("main", move || main(options, hooks.machine));
     sched::idle_loop()
 }
 
-fn main(options: BootOptions, machine_name: String) {
+fn main(options: BootOptions, machine: fn() -> String) {
     let ready_us = machine::since_first_instruction_ns() / 1000;
+    let machine_name = machine();
     let (_, total_frames) = frame::stats();
     let mib = total_frames * PAGE_SIZE / (1024 * 1024);
     let (y, mo, d, h, mi, s) = time::civil_from_unix(time::realtime_ns() / 1_000_000_000);

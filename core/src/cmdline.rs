@@ -12,13 +12,16 @@ pub struct BootOptions {
     /// `keel.test.after=NAME`: run only the tests registered after NAME
     /// (the harness uses it to continue past a crashed test).
     pub test_after: Option<String>,
+    /// `keel.tsc_khz=N`: the x86 TSC rate when the hypervisor does not
+    /// report it (QEMU TCG), saving the boot-time calibration.
+    pub tsc_khz: Option<u64>,
     /// App argv: every word after `--`.
     pub app_args: Vec<String>,
     /// Problems found, one human-readable line each.
     pub problems: Vec<String>,
 }
 
-const KNOWN: &[&str] = &["keel.test", "keel.test.after"];
+const KNOWN: &[&str] = &["keel.test", "keel.test.after", "keel.tsc_khz"];
 
 /// Split on whitespace, keeping double-quoted stretches together.
 pub fn split_words(line: &str) -> Vec<String> {
@@ -67,6 +70,12 @@ pub fn parse(line: &str) -> BootOptions {
         match (key, value) {
             ("keel.test", Some(v)) if !v.is_empty() => opts.test = Some(v.into()),
             ("keel.test.after", Some(v)) if !v.is_empty() => opts.test_after = Some(v.into()),
+            ("keel.tsc_khz", Some(v)) if !v.is_empty() => match v.parse::<u64>() {
+                Ok(khz) if (1_000..=100_000_000).contains(&khz) => opts.tsc_khz = Some(khz),
+                _ => opts.problems.push(alloc::format!(
+                    "keel.tsc_khz={v} is not a TSC rate in kHz (1000..=100000000); calibrating instead"
+                )),
+            },
             (k, None) | (k, Some("")) if KNOWN.contains(&k) => opts
                 .problems
                 .push(alloc::format!("boot option {k} needs a value ({k}=...)")),
@@ -102,6 +111,14 @@ mod tests {
         assert_eq!(o.problems.len(), 3);
         assert!(o.problems[0].contains("unknown boot option keel.tset"));
         assert!(o.problems[1].contains("needs a value"));
+    }
+
+    #[test]
+    fn tsc_rate_is_range_checked() {
+        assert_eq!(parse("keel.tsc_khz=2600000").tsc_khz, Some(2_600_000));
+        let o = parse("keel.tsc_khz=fast keel.tsc_khz=0");
+        assert_eq!(o.tsc_khz, None);
+        assert_eq!(o.problems.len(), 2);
     }
 
     #[test]

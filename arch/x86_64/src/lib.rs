@@ -243,9 +243,14 @@ extern "C" fn keel_x86_64_start(boot_arg: u32) -> ! {
 }
 
 /// Finish bring-up of the boot CPU once the heap works: calibrate the
-/// clock, enable the local APIC, take over the I/O APICs.
-pub fn init_after_memory(ioapics: &[ioapic::IoApicDesc], overrides: &[ioapic::IsaOverride]) {
-    tsc::calibrate();
+/// clock (`tsc_khz` from the command line is used if the hardware does not
+/// report the rate), enable the local APIC, take over the I/O APICs.
+pub fn init_after_memory(
+    ioapics: &[ioapic::IoApicDesc],
+    overrides: &[ioapic::IsaOverride],
+    tsc_khz: Option<u64>,
+) {
+    tsc::calibrate(tsc_khz);
     apic::init_this_cpu();
     let id = apic::id();
     percpu::this().apic_id = id;

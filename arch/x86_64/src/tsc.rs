@@ -32,11 +32,14 @@ fn start_tsc() -> u64 {
 }
 
 /// Find the TSC rate. Must run before the first clock read that matters.
-pub fn calibrate() {
+/// `told_khz` is a rate the boot command line gave (used only when the CPU
+/// and hypervisor do not report one exactly).
+pub fn calibrate(told_khz: Option<u64>) {
     let (hz, source) = from_cpuid_15()
         .map(|h| (h, "CPUID 0x15"))
         .or_else(|| from_hypervisor_leaf().map(|h| (h, "hypervisor leaf 0x40000010")))
         .or_else(|| from_kvmclock().map(|h| (h, "kvmclock")))
+        .or_else(|| told_khz.map(|k| (k * 1000, "keel.tsc_khz")))
         .or_else(|| from_pit().map(|h| (h, "PIT")))
         .unwrap_or((1_000_000_000, "guess (no reference clock!)"));
     HZ.store(hz, Ordering::Relaxed);

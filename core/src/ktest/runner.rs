@@ -81,7 +81,7 @@ fn run_one(test: &'static KernelTest, name: &str) -> Result<(), TestFailure> {
     let body = test.run;
     let handle = sched::spawn_with(
         Options {
-            name: name.to_string(),
+            name: name.to_string().into(),
             pin: None,
             killable: true,
         },

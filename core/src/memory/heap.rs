@@ -16,8 +16,14 @@ use keel_hal::PhysAddr;
 use super::{PAGE_SIZE, frame, phys_to_virt};
 use crate::sync::SpinLock;
 
-/// Frames claimed per growth step: 2 MiB.
+/// Frames claimed by the first growth step: 256 KiB. Small, so it can come
+/// from memory next to the kernel that the host has already backed; a
+/// fresh 2 MiB block costs a host page fault and zeroing at boot.
+const FIRST_ORDER: usize = 6;
+/// Frames claimed per later growth step: 2 MiB.
 const GROW_ORDER: usize = 9;
+
+static GROWN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Grows the heap from the frame allocator.
 #[derive(Debug)]
@@ -28,7 +34,12 @@ pub struct FrameSource;
 unsafe impl Source for FrameSource {
     fn acquire<B: Binning>(talc: &mut Talc<Self, B>, layout: Layout) -> Result<(), ()> {
         let need = layout.size() + layout.align() + 4 * PAGE_SIZE;
-        let order = (GROW_ORDER..=frame::MAX_ORDER)
+        let step = if GROWN.swap(true, core::sync::atomic::Ordering::Relaxed) {
+            GROW_ORDER
+        } else {
+            FIRST_ORDER
+        };
+        let order = (step..=frame::MAX_ORDER)
             .find(|&o| PAGE_SIZE << o >= need)
             .ok_or(())?;
         let pa: PhysAddr = frame::alloc(order).ok_or(())?;

@@ -20,7 +20,6 @@ pub mod thread;
 mod timer;
 
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
@@ -53,7 +52,7 @@ pub fn init_cpu(index: CpuIndex, stack_bottom: usize, stack_top: usize) {
     let me = cpu::cpu(index);
     let idle = Thread::new_registered(
         Options {
-            name: alloc::format!("idle/{index}"),
+            name: "idle".into(),
             pin: Some(index),
             killable: false,
         },
@@ -112,10 +111,10 @@ pub fn spawn_with(opts: Options, f: impl FnOnce() + Send + 'static) -> JoinHandl
 }
 
 /// Spawn an unpinned, non-killable thread named `name`.
-pub fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle {
+pub fn spawn(name: &'static str, f: impl FnOnce() + Send + 'static) -> JoinHandle {
     spawn_with(
         Options {
-            name: String::from(name),
+            name: name.into(),
             pin: None,
             killable: false,
         },

@@ -1,5 +1,6 @@
 //! Threads: identity, state machine, stack, saved context, exit and join.
 
+use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -72,7 +73,7 @@ impl ThreadStack {
 /// A kernel thread (app threads are kernel threads running app code).
 pub struct Thread {
     id: ThreadId,
-    name: String,
+    name: Cow<'static, str>,
     state: AtomicU8,
     /// Home CPU: the only CPU that runs it; changed only by that CPU while
     /// the thread is Ready (balancing) or before it first runs.
@@ -100,7 +101,7 @@ unsafe impl Send for Thread {}
 /// Options for a new thread.
 pub struct Options {
     /// Name shown in reports.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// Run only on this CPU.
     pub pin: Option<CpuIndex>,
     /// A fault in this thread kills it (and is reported) instead of

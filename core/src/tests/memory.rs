@@ -52,7 +52,7 @@ fn heap_survives_many_sizes_on_every_cpu() -> TestResult {
         .map(|&cpu| {
             sched::spawn_with(
                 Options {
-                    name: alloc::format!("heap/{cpu}"),
+                    name: alloc::format!("heap/{cpu}").into(),
                     pin: Some(cpu),
                     killable: true,
                 },

@@ -12,7 +12,7 @@ use crate::{check, check_eq, ktest, skip, time};
 
 fn pinned(name: &str, cpu: usize) -> Options {
     Options {
-        name: name.into(),
+        name: alloc::string::String::from(name).into(),
         pin: Some(cpu),
         killable: true,
     }

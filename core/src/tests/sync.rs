@@ -20,7 +20,7 @@ fn on_every_cpu(
             let f = f.clone();
             sched::spawn_with(
                 Options {
-                    name: alloc::format!("contend/{cpu}.{k}"),
+                    name: alloc::format!("contend/{cpu}.{k}").into(),
                     pin: Some(cpu),
                     killable: true,
                 },

@@ -13,6 +13,18 @@ use keel_driver_pci::{Bdf, ConfigSpace, Function};
 static CENTURY: AtomicU8 = AtomicU8::new(0);
 static HARDWARE_REDUCED: AtomicBool = AtomicBool::new(false);
 static PCI: spin::Once<Vec<Function>> = spin::Once::new();
+/// (PCI functions, virtio PCI functions, virtio-mmio slots) found by `probe`.
+static COUNTS: spin::Once<(usize, usize, usize)> = spin::Once::new();
+
+/// What `probe` found, in one phrase (formatted on demand, not at boot).
+pub fn summary() -> alloc::string::String {
+    match COUNTS.get() {
+        Some((pci, virtio, mmio)) => {
+            alloc::format!("{pci} PCI functions ({virtio} virtio), {mmio} virtio-mmio slots")
+        }
+        None => "devices not probed".into(),
+    }
+}
 
 /// Remember the FADT's century register.
 pub fn set_century_register(reg: u8) {
@@ -117,12 +129,7 @@ pub fn probe() {
                 slot
             })
             .collect();
-    kprintln!(
-        "keel: devices: {} PCI functions ({} virtio), {} virtio-mmio slots",
-        pci.len(),
-        virtio_pci,
-        slots.len()
-    );
+    COUNTS.call_once(|| (pci.len(), virtio_pci, slots.len()));
     PCI.call_once(|| pci);
 }
 

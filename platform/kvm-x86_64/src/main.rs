@@ -88,7 +88,8 @@ fn keel_platform_main(start_info: u32) -> ! {
     };
     keel_core::memory::init(&boot);
     let found = acpi::discover(&boot);
-    arch::init_after_memory(&found.ioapics, &found.overrides);
+    let tsc_khz = keel_core::cmdline::parse(boot.cmdline).tsc_khz;
+    arch::init_after_memory(&found.ioapics, &found.overrides, tsc_khz);
     power::configure(found.power);
     devices::set_century_register(found.century_register);
     let bsp = arch::boot_apic_id();
@@ -121,6 +122,8 @@ fn machine_description() -> String {
     let mut s = String::from(devices::machine_name());
     s.push_str(", ");
     let _ = arch::describe(&mut s);
+    s.push_str(", ");
+    s.push_str(&devices::summary());
     s
 }
 
