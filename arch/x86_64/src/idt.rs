@@ -60,17 +60,17 @@ unsafe extern "C" {
 /// Fill the IDT (boot CPU, once).
 pub fn init() {
     let base = (&raw const keel_x86_64_vectors) as u64;
-    // SAFETY: called once on the boot CPU before any other CPU runs or any
-    // interrupt is enabled.
-    let idt = unsafe { &mut *(&raw mut IDT) };
-    for (vector, gate) in idt.0.iter_mut().enumerate() {
+    let idt = &raw mut IDT;
+    for vector in 0..256 {
         let ist = match vector {
             2 => IST_NMI,
             8 => IST_DOUBLE_FAULT,
             18 => IST_MACHINE_CHECK,
             _ => IST_ENTRY,
         };
-        *gate = Gate::interrupt_gate(base + vector as u64 * 16, ist);
+        // SAFETY: called once on the boot CPU before any other CPU runs or
+        // any interrupt is enabled, so nothing reads the table meanwhile.
+        unsafe { (*idt).0[vector] = Gate::interrupt_gate(base + vector as u64 * 16, ist) };
     }
 }
 

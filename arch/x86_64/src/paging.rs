@@ -96,7 +96,7 @@ pub fn flush_all() {
 /// Whether `va` is mapped, by walking the live tables through the direct
 /// map (used by the backtrace walker, which must never fault).
 pub fn is_mapped(va: usize) -> bool {
-    let canonical = va < 0x0000_8000_0000_0000 || va >= 0xffff_8000_0000_0000;
+    let canonical = !(0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&va);
     if !canonical {
         return false;
     }

@@ -88,10 +88,13 @@ impl PerCpu {
 
     /// The boot CPU's block.
     pub fn boot() -> &'static mut PerCpu {
-        // SAFETY: only the boot CPU calls this, once, during early boot.
-        let cpu = unsafe { &mut *(&raw mut BOOT_CPU) };
-        cpu.ist = &raw mut BOOT_IST;
-        cpu
+        let cpu = &raw mut BOOT_CPU;
+        // SAFETY: only the boot CPU calls this, once, during early boot, so
+        // this is the only reference to the block.
+        unsafe {
+            (*cpu).ist = &raw mut BOOT_IST;
+            &mut *cpu
+        }
     }
 
     /// Install this block on the calling CPU: GDT with TSS and IST stacks,

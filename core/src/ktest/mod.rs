@@ -93,20 +93,28 @@ pub fn display_name(raw: &str) -> String {
 /// Fail the current test unless `cond` holds.
 #[macro_export]
 macro_rules! check {
-    ($cond:expr) => {
-        if !$cond {
+    ($cond:expr) => {{
+        let holds: bool = $cond;
+        if !holds {
             return Err($crate::ktest::TestFailure::Failed(alloc::format!(
-                "{}:{}: check failed: {}", file!(), line!(), stringify!($cond)
+                "{}:{}: check failed: {}",
+                file!(),
+                line!(),
+                stringify!($cond)
             )));
         }
-    };
-    ($cond:expr, $($arg:tt)+) => {
-        if !$cond {
+    }};
+    ($cond:expr, $($arg:tt)+) => {{
+        let holds: bool = $cond;
+        if !holds {
             return Err($crate::ktest::TestFailure::Failed(alloc::format!(
-                "{}:{}: {}", file!(), line!(), format_args!($($arg)+)
+                "{}:{}: {}",
+                file!(),
+                line!(),
+                format_args!($($arg)+)
             )));
         }
-    };
+    }};
 }
 
 /// Fail the current test unless the two values are equal.

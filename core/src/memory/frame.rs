@@ -144,7 +144,8 @@ impl<'s, L: LinkStore> Buddy<'s, L> {
             let mut gap = r.wild;
             while gap < aligned {
                 let mut k = order;
-                while k > 0 && ((gap - self.base) % (PAGE << k) != 0 || gap + (PAGE << k) > aligned)
+                while k > 0
+                    && (!(gap - self.base).is_multiple_of(PAGE << k) || gap + (PAGE << k) > aligned)
                 {
                     k -= 1;
                 }
@@ -162,7 +163,7 @@ impl<'s, L: LinkStore> Buddy<'s, L> {
         let managed = self.ranges[..self.range_count]
             .iter()
             .any(|r| (r.start..r.end).contains(&pa));
-        if pa % PAGE != 0 || !managed {
+        if !pa.is_multiple_of(PAGE) || !managed {
             return Err(FreeError::OutOfRange);
         }
         if order > MAX_ORDER
@@ -242,7 +243,7 @@ impl<'s, L: LinkStore> Buddy<'s, L> {
                     break;
                 }
                 let head = wild - size;
-                if (head - self.base) % size == 0
+                if (head - self.base).is_multiple_of(size)
                     && self.state[self.frame(head)] == FREE_HEAD | k as u8
                 {
                     self.unlink(head, k);

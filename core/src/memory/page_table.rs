@@ -41,7 +41,8 @@ pub fn map<F: PageTableFormat, M: TableMemory>(
     flags: PageFlags,
 ) -> Result<(), MapError> {
     let page = 1usize << F::page_shift();
-    if va.0 % page != 0 || pa.0 % page as u64 != 0 || len % page != 0 {
+    if !va.0.is_multiple_of(page) || !pa.0.is_multiple_of(page as u64) || !len.is_multiple_of(page)
+    {
         return Err(MapError::Misaligned);
     }
     let mut done = 0usize;
@@ -51,8 +52,8 @@ pub fn map<F: PageTableFormat, M: TableMemory>(
             .find(|&l| {
                 let span = F::entry_span(l);
                 F::leaf_allowed(l)
-                    && v.0 as u64 % span == 0
-                    && p.0 % span == 0
+                    && (v.0 as u64).is_multiple_of(span)
+                    && p.0.is_multiple_of(span)
                     && (len - done) as u64 >= span
             })
             .unwrap_or(F::levels() - 1);
@@ -145,7 +146,7 @@ fn edit<F: PageTableFormat, M: TableMemory>(
     apply: &mut LeafEdit<'_, M>,
 ) -> Result<(), MapError> {
     let page = 1usize << F::page_shift();
-    if va.0 % page != 0 || len % page != 0 {
+    if !va.0.is_multiple_of(page) || !len.is_multiple_of(page) {
         return Err(MapError::Misaligned);
     }
     let end = va.0 + len;
@@ -434,7 +435,11 @@ mod tests {
         let root = PhysAddr(0x1000);
         let va = VirtAddr((1usize << 47) + 0x1234_5000);
         map::<BigRoot, _>(&mut m, root, va, PhysAddr(0xabc000), 0x1000, RW).unwrap();
-        assert_eq!(BigRoot::index(va, 0), 1 << 8 | 0);
+        assert_eq!(
+            BigRoot::index(va, 0),
+            256,
+            "bit 47 lands in the 13-bit root index"
+        );
         assert_eq!(
             translate::<BigRoot, _>(&m, root, va.add(8)).unwrap().0,
             PhysAddr(0xabc008)

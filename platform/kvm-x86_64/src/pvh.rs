@@ -58,7 +58,7 @@ unsafe extern "C" {
 /// everything still needed marked in use, command line copied, RSDP,
 /// initrd). Errors say what is wrong with the boot.
 pub fn read_start_info(pa: u64) -> Result<BootInfo, &'static str> {
-    if pa == 0 || pa % 4 != 0 {
+    if pa == 0 || !pa.is_multiple_of(4) {
         return Err("no PVH start_info (was the kernel entered through its PVH note?)");
     }
     let info: StartInfo = read_phys(pa);
@@ -127,8 +127,9 @@ fn copy_cmdline(pa: u64) -> &'static str {
     if pa == 0 {
         return "";
     }
+    let buf = &raw mut CMDLINE;
     // SAFETY: written once here on the boot CPU before anything reads it.
-    let buf = unsafe { &mut *(&raw mut CMDLINE) };
+    let buf = unsafe { &mut *buf };
     let mut len = 0;
     while len < CMDLINE_MAX - 1 {
         let b: u8 = read_phys(pa + len as u64);

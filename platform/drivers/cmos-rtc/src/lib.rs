@@ -115,16 +115,15 @@ mod tests {
         }
     }
 
-    fn fake(sec: u8, min: u8, hour: u8, day: u8, month: u8, year: u8, century: u8, b: u8) -> Fake {
+    /// Registers for `[sec, min, hour, day, month, year, century, status B]`.
+    fn fake(values: [u8; 8]) -> Fake {
         let mut regs = [0u8; 128];
-        regs[0] = sec;
-        regs[2] = min;
-        regs[4] = hour;
-        regs[7] = day;
-        regs[8] = month;
-        regs[9] = year;
-        regs[0x32] = century;
-        regs[0x0b] = b;
+        for (index, value) in [0x00, 0x02, 0x04, 0x07, 0x08, 0x09, 0x32, 0x0b]
+            .into_iter()
+            .zip(values)
+        {
+            regs[index] = value;
+        }
         Fake {
             regs,
             reads: Cell::new(0),
@@ -134,19 +133,19 @@ mod tests {
     #[test]
     fn bcd_24h_with_century() {
         // 2026-11-24 20:45:07 UTC = 1795553107
-        let f = fake(0x07, 0x45, 0x20, 0x24, 0x11, 0x26, 0x20, 0x02);
+        let f = fake([0x07, 0x45, 0x20, 0x24, 0x11, 0x26, 0x20, 0x02]);
         assert_eq!(unix_time(&f, 0x32), Some(1_795_553_107));
     }
 
     #[test]
     fn binary_12h_pm_without_century() {
-        let f = fake(7, 45, 0x80 | 8, 24, 11, 26, 0, 0x04);
+        let f = fake([7, 45, 0x80 | 8, 24, 11, 26, 0, 0x04]);
         assert_eq!(unix_time(&f, 0), Some(1_795_553_107));
     }
 
     #[test]
     fn nonsense_is_refused() {
-        let f = fake(0x99, 0x45, 0x20, 0x24, 0x13, 0x26, 0x20, 0x02);
+        let f = fake([0x99, 0x45, 0x20, 0x24, 0x13, 0x26, 0x20, 0x02]);
         assert_eq!(unix_time(&f, 0x32), None);
     }
 

@@ -1,0 +1,287 @@
+//! `cargo keel test`: host unit tests, lints, every arch crate built, then
+//! the in-kernel suites in QEMU across machine models and CPU counts.
+//!
+//! A guest run ends in one of: a clean finish (end marker and a matching
+//! QEMU status), a test failure, a crash (panic, or QEMU gone without the
+//! marker), a hang (no output for too long) or a status mismatch. After a
+//! crash or hang inside a test, that test is recorded as failed and the
+//! guest is booted again to run the tests after it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::arch::{Arch, GuestExit};
+use crate::protocol::{self, Line, Outcome};
+use crate::qemu::{Accel, Next, Session, Vm};
+use crate::symbols::Symbols;
+
+/// A guest that prints nothing for this long is hung.
+const SILENCE_LIMIT: Duration = Duration::from_secs(150);
+/// No boot may take longer than this.
+const BOOT_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Reboots after crashes per configuration before giving up.
+const MAX_REBOOTS: usize = 8;
+
+/// Tallies across everything run.
+#[derive(Default)]
+pub struct Tally {
+    /// Passed.
+    pub passed: usize,
+    /// Failed (including crashes, hangs and mismatches).
+    pub failed: usize,
+    /// Skipped by the tests themselves.
+    pub skipped: usize,
+    /// Names of what failed, for the closing list.
+    pub failures: Vec<String>,
+}
+
+impl Tally {
+    fn pass(&mut self) {
+        self.passed += 1;
+    }
+    fn fail(&mut self, what: String) {
+        self.failed += 1;
+        self.failures.push(what);
+    }
+}
+
+/// The guest configurations each arch's suite runs on.
+pub fn configurations(arch: Arch) -> Vec<(&'static str, u32)> {
+    match arch {
+        Arch::X86_64 => vec![
+            ("microvm", 1),
+            ("microvm", 2),
+            ("microvm", 4),
+            ("q35", 1),
+            ("q35", 4),
+        ],
+        Arch::Aarch64 => vec![("virt", 1), ("virt", 2), ("virt", 4)],
+        Arch::Ppc64 => vec![("pseries", 1), ("pseries", 2), ("pseries", 4)],
+    }
+}
+
+/// Run the in-kernel suite of `image` on one configuration.
+pub fn run_guest_suite(
+    base: &Vm,
+    filter: &str,
+    symbols: &Symbols,
+    verbose: bool,
+    tally: &mut Tally,
+) -> Result<()> {
+    let label = base.label();
+    let mut after: Option<String> = None;
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for attempt in 0..=MAX_REBOOTS {
+        let mut vm = base.clone();
+        vm.cmdline = match &after {
+            Some(a) => format!("keel.test={filter} keel.test.after={a}"),
+            None => format!("keel.test={filter}"),
+        };
+        let run = boot_once(&vm, symbols, verbose, &label, &mut seen, tally)?;
+        match run {
+            BootEnd::Finished => return Ok(()),
+            BootEnd::Died {
+                in_test: Some(test),
+                why,
+            } => {
+                tally.fail(format!("{label} {test}: {why}"));
+                println!("test {label} {test} ... FAILED: {why}");
+                after = Some(test);
+                if attempt == MAX_REBOOTS {
+                    tally.fail(format!("{label}: gave up after {MAX_REBOOTS} reboots"));
+                }
+            }
+            BootEnd::Died { in_test: None, why } => {
+                tally.fail(format!("{label}: {why}"));
+                println!("boot {label} ... FAILED: {why}");
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+enum BootEnd {
+    /// Ran to the end marker, with a matching status.
+    Finished,
+    /// Crashed, hung, or ended wrongly; `in_test` names the test running then.
+    Died {
+        in_test: Option<String>,
+        why: String,
+    },
+}
+
+fn boot_once(
+    vm: &Vm,
+    symbols: &Symbols,
+    verbose: bool,
+    label: &str,
+    seen: &mut BTreeSet<String>,
+    tally: &mut Tally,
+) -> Result<BootEnd> {
+    let session = Session::start(vm)?;
+    let started = Instant::now();
+    let mut current: Option<String> = None;
+    let mut test_log: Vec<String> = Vec::new();
+    let mut boot_log: Vec<String> = Vec::new();
+    let mut marker: Option<GuestExit> = None;
+    let mut guest_summary = None;
+    let mut panic: Option<String> = None;
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    loop {
+        if started.elapsed() > BOOT_LIMIT {
+            let _ = session.kill();
+            return Ok(BootEnd::Died {
+                in_test: current,
+                why: format!("boot ran longer than {} s", BOOT_LIMIT.as_secs()),
+            });
+        }
+        match session.next(SILENCE_LIMIT) {
+            Next::Line(raw) => {
+                let text = symbols.annotate(raw.trim_end());
+                if verbose {
+                    println!("  | {text}");
+                }
+                boot_log.push(text.clone());
+                match protocol::parse(&raw) {
+                    Line::TestStart(name) => {
+                        current = Some(name);
+                        test_log.clear();
+                    }
+                    Line::TestResult(name, outcome) => {
+                        current = None;
+                        match &outcome {
+                            Outcome::Passed(_) => passed += 1,
+                            Outcome::Skipped(_) => skipped += 1,
+                            Outcome::Failed(_) => failed += 1,
+                        }
+                        let key = format!("{label} {name}");
+                        if !seen.insert(key.clone()) {
+                            continue; // reported in an earlier boot of this configuration
+                        }
+                        match outcome {
+                            Outcome::Passed(ms) => {
+                                tally.pass();
+                                println!("test {key} ... ok ({ms} ms)");
+                            }
+                            Outcome::Skipped(why) => {
+                                tally.skipped += 1;
+                                println!("test {key} ... skipped: {why}");
+                            }
+                            Outcome::Failed(why) => {
+                                tally.fail(key.clone());
+                                println!("test {key} ... FAILED: {why}");
+                                if !verbose {
+                                    for l in &test_log {
+                                        println!("  | {l}");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Line::Summary {
+                        passed,
+                        failed,
+                        skipped,
+                    } => guest_summary = Some((passed, failed, skipped)),
+                    Line::Panic(msg) => panic = Some(msg),
+                    Line::Exit(e) => marker = Some(e),
+                    _ => test_log.push(text),
+                }
+            }
+            Next::End => break,
+            Next::Silent => {
+                let _ = session.kill();
+                if !verbose {
+                    print_tail(&boot_log);
+                }
+                return Ok(BootEnd::Died {
+                    in_test: current,
+                    why: format!("hang: no console output for {} s", SILENCE_LIMIT.as_secs()),
+                });
+            }
+        }
+    }
+    let (status, _) = session.wait()?;
+    let code = status.code().unwrap_or(-1);
+    let died = |why: String, current: Option<String>, log: &[String]| {
+        if !verbose {
+            print_tail(log);
+        }
+        Ok(BootEnd::Died {
+            in_test: current,
+            why,
+        })
+    };
+    match marker {
+        None => died(
+            format!("crash: QEMU exited with status {code} and no exit marker"),
+            current,
+            &boot_log,
+        ),
+        Some(GuestExit::Panic) => died(
+            format!("kernel panic: {}", panic.unwrap_or_default()),
+            current,
+            &boot_log,
+        ),
+        Some(exit) => {
+            let expected = vm.arch.expected_qemu_status(exit);
+            if code != expected {
+                return died(
+                    format!(
+                        "exit marker says {exit:?} but QEMU exited with {code} (expected {expected})"
+                    ),
+                    None,
+                    &boot_log,
+                );
+            }
+            // The guest's own count must match what reached the host this boot,
+            // and its exit status must say whether anything failed.
+            match guest_summary {
+                None => died(
+                    "the guest never printed its summary line".into(),
+                    None,
+                    &boot_log,
+                ),
+                Some(counts) if counts != (passed, failed, skipped) => died(
+                    format!(
+                        "guest counted {counts:?} (passed, failed, skipped) but the host saw ({passed}, {failed}, {skipped})"
+                    ),
+                    None,
+                    &boot_log,
+                ),
+                Some((_, f, _)) if exit != GuestExit::Code(u8::from(f > 0)) => died(
+                    format!("guest reported {f} failures but exit status {exit:?}"),
+                    None,
+                    &boot_log,
+                ),
+                Some(_) => Ok(BootEnd::Finished),
+            }
+        }
+    }
+}
+
+fn print_tail(log: &[String]) {
+    let from = log.len().saturating_sub(40);
+    println!("  last console lines:");
+    for l in &log[from..] {
+        println!("  | {l}");
+    }
+}
+
+/// Build a VM description for the suite.
+pub fn suite_vm(arch: Arch, machine: &str, smp: u32, image: &Path) -> Vm {
+    Vm {
+        arch,
+        machine: Some(machine.to_string()),
+        smp,
+        memory: "512M".into(),
+        accel: Accel::Tcg,
+        image: image.to_path_buf(),
+        cmdline: String::new(),
+        interactive: false,
+    }
+}
