@@ -20,6 +20,8 @@ use crate::symbols::Symbols;
 
 /// A guest that prints nothing for this long is hung.
 const SILENCE_LIMIT: Duration = Duration::from_secs(150);
+/// The same, for the self-check, whose hang is deliberate.
+const SELF_CHECK_SILENCE: Duration = Duration::from_secs(8);
 /// No boot may take longer than this.
 const BOOT_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// Reboots after crashes per configuration before giving up.
@@ -36,9 +38,18 @@ pub struct Tally {
     pub skipped: usize,
     /// Names of what failed, for the closing list.
     pub failures: Vec<String>,
+    /// Print nothing per test (the self-check's deliberate failures).
+    pub quiet: bool,
 }
 
 impl Tally {
+    /// Print a report line unless quiet.
+    fn say(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            println!("{}", line.as_ref());
+        }
+    }
+
     fn pass(&mut self) {
         self.passed += 1;
     }
@@ -71,6 +82,17 @@ pub fn run_guest_suite(
     verbose: bool,
     tally: &mut Tally,
 ) -> Result<()> {
+    run_suite(base, filter, symbols, verbose, SILENCE_LIMIT, tally)
+}
+
+fn run_suite(
+    base: &Vm,
+    filter: &str,
+    symbols: &Symbols,
+    verbose: bool,
+    silence: Duration,
+    tally: &mut Tally,
+) -> Result<()> {
     let label = base.label();
     let mut after: Option<String> = None;
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -80,7 +102,7 @@ pub fn run_guest_suite(
             Some(a) => format!("keel.test={filter} keel.test.after={a}"),
             None => format!("keel.test={filter}"),
         };
-        let run = boot_once(&vm, symbols, verbose, &label, &mut seen, tally)?;
+        let run = boot_once(&vm, symbols, verbose, silence, &label, &mut seen, tally)?;
         match run {
             BootEnd::Finished => return Ok(()),
             BootEnd::Died {
@@ -88,7 +110,7 @@ pub fn run_guest_suite(
                 why,
             } => {
                 tally.fail(format!("{label} {test}: {why}"));
-                println!("test {label} {test} ... FAILED: {why}");
+                tally.say(format!("test {label} {test} ... FAILED: {why}"));
                 after = Some(test);
                 if attempt == MAX_REBOOTS {
                     tally.fail(format!("{label}: gave up after {MAX_REBOOTS} reboots"));
@@ -96,7 +118,7 @@ pub fn run_guest_suite(
             }
             BootEnd::Died { in_test: None, why } => {
                 tally.fail(format!("{label}: {why}"));
-                println!("boot {label} ... FAILED: {why}");
+                tally.say(format!("boot {label} ... FAILED: {why}"));
                 return Ok(());
             }
         }
@@ -118,6 +140,7 @@ fn boot_once(
     vm: &Vm,
     symbols: &Symbols,
     verbose: bool,
+    silence: Duration,
     label: &str,
     seen: &mut BTreeSet<String>,
     tally: &mut Tally,
@@ -139,7 +162,7 @@ fn boot_once(
                 why: format!("boot ran longer than {} s", BOOT_LIMIT.as_secs()),
             });
         }
-        match session.next(SILENCE_LIMIT) {
+        match session.next(silence) {
             Next::Line(raw) => {
                 let text = symbols.annotate(raw.trim_end());
                 if verbose {
@@ -165,18 +188,18 @@ fn boot_once(
                         match outcome {
                             Outcome::Passed(ms) => {
                                 tally.pass();
-                                println!("test {key} ... ok ({ms} ms)");
+                                tally.say(format!("test {key} ... ok ({ms} ms)"));
                             }
                             Outcome::Skipped(why) => {
                                 tally.skipped += 1;
-                                println!("test {key} ... skipped: {why}");
+                                tally.say(format!("test {key} ... skipped: {why}"));
                             }
                             Outcome::Failed(why) => {
                                 tally.fail(key.clone());
-                                println!("test {key} ... FAILED: {why}");
+                                tally.say(format!("test {key} ... FAILED: {why}"));
                                 if !verbose {
                                     for l in &test_log {
-                                        println!("  | {l}");
+                                        tally.say(format!("  | {l}"));
                                     }
                                 }
                             }
@@ -195,20 +218,21 @@ fn boot_once(
             Next::End => break,
             Next::Silent => {
                 let _ = session.kill();
-                if !verbose {
+                if !verbose && !tally.quiet {
                     print_tail(&boot_log);
                 }
                 return Ok(BootEnd::Died {
                     in_test: current,
-                    why: format!("hang: no console output for {} s", SILENCE_LIMIT.as_secs()),
+                    why: format!("hang: no console output for {} s", silence.as_secs()),
                 });
             }
         }
     }
     let (status, _) = session.wait()?;
     let code = status.code().unwrap_or(-1);
+    let quiet = tally.quiet;
     let died = |why: String, current: Option<String>, log: &[String]| {
-        if !verbose {
+        if !verbose && !quiet {
             print_tail(log);
         }
         Ok(BootEnd::Died {
@@ -262,6 +286,40 @@ fn boot_once(
             }
         }
     }
+}
+
+/// Check the harness itself: run the deliberately broken probe tests and
+/// require exactly the verdicts they deserve (a panic and a hang reported as
+/// failures, and the test after them still run). Returns why it failed.
+pub fn self_check(base: &Vm, symbols: &Symbols) -> Result<Option<String>> {
+    let mut probe = Tally {
+        quiet: true,
+        ..Tally::default()
+    };
+    run_suite(
+        base,
+        "harness_probe",
+        symbols,
+        false,
+        SELF_CHECK_SILENCE,
+        &mut probe,
+    )?;
+    let has = |what: &str, verdict: &str| {
+        probe
+            .failures
+            .iter()
+            .any(|f| f.contains(what) && f.contains(verdict))
+    };
+    let ok = probe.passed == 1
+        && probe.failed == 2
+        && has("harness_probe::panics", "kernel panic")
+        && has("harness_probe::hangs_with_interrupts_off", "hang");
+    Ok((!ok).then(|| {
+        format!(
+            "expected 1 pass and a panic and a hang reported; got {} passed, failures {:?}",
+            probe.passed, probe.failures
+        )
+    }))
 }
 
 fn print_tail(log: &[String]) {

@@ -309,6 +309,22 @@ fn test(workspace: &Path, a: TestArgs) -> Result<i32> {
         println!("== {arch} in-kernel tests");
         let image = cargo::build_image(workspace, arch, false)?;
         let symbols = symbols::Symbols::load(&image);
+        if a.filter.is_none() {
+            let vm = harness::suite_vm(arch, harness::configurations(arch)[0].0, 1, &image);
+            match harness::self_check(&vm, &symbols)? {
+                None => {
+                    tally.passed += 1;
+                    println!("test {arch} harness self-check ... ok");
+                }
+                Some(why) => {
+                    tally.failed += 1;
+                    tally
+                        .failures
+                        .push(format!("{arch} harness self-check: {why}"));
+                    println!("test {arch} harness self-check ... FAILED: {why}");
+                }
+            }
+        }
         for (machine, smp) in harness::configurations(arch) {
             if a.smp.is_some_and(|s| s != smp) || a.machine.as_deref().is_some_and(|m| m != machine)
             {
