@@ -336,7 +336,11 @@ pub fn suite_vm(arch: Arch, machine: &str, smp: u32, image: &Path) -> Vm {
         arch,
         machine: Some(machine.to_string()),
         smp,
-        memory: "512M".into(),
+        memory: if machine == "q35" && smp == 4 {
+            "5G".into()
+        } else {
+            "512M".into()
+        },
         accel: Accel::Tcg,
         image: image.to_path_buf(),
         cmdline: String::new(),

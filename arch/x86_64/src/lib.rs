@@ -258,6 +258,16 @@ pub fn init_after_memory(
     ioapic::init(ioapics, overrides);
 }
 
+/// Make all RAM below `end` reachable through the direct map (the boot
+/// tables cover 4 GiB). `take_page` hands out zeroable frames below 4 GiB,
+/// used only if the CPU lacks 1 GiB pages.
+pub fn extend_direct_map(
+    end: u64,
+    take_page: &mut dyn FnMut() -> Option<u64>,
+) -> Result<(), &'static str> {
+    paging::extend_direct_map(end, take_page)
+}
+
 /// A line for boot logs: clock source and rate, APIC mode, hypervisor.
 pub fn describe(out: &mut dyn fmt::Write) -> fmt::Result {
     write!(

@@ -115,3 +115,42 @@ pub fn is_mapped(va: usize) -> bool {
     }
     false
 }
+
+/// Extend the boot direct map (physical 0..4 GiB) to cover RAM up to
+/// `end`: 1 GiB pages when the CPU has them, else 2 MiB pages in page
+/// directories whose frames `take_page` provides (zeroed by this function;
+/// they must lie below 4 GiB, which the direct map already covers).
+pub fn extend_direct_map(
+    end: u64,
+    take_page: &mut dyn FnMut() -> Option<u64>,
+) -> Result<(), &'static str> {
+    const GIB: u64 = 1 << 30;
+    // The direct map's PDPT is the boot "low" PDPT (PML4 slot of PHYS_MAP_BASE).
+    let pml4 = (crate::layout::PHYS_MAP_BASE as u64 + root().0) as *const u64;
+    let slot = (crate::layout::PHYS_MAP_BASE >> 39) & 511;
+    // SAFETY: the root table is live and mapped in the direct map.
+    let pdpt_phys = unsafe { pml4.add(slot).read_volatile() } & ADDRESS;
+    let pdpt = (crate::layout::PHYS_MAP_BASE as u64 + pdpt_phys) as *mut u64;
+    let gibs = end.div_ceil(GIB).min(512);
+    for g in 4..gibs {
+        let entry = if cpu::has_1g_pages() {
+            (g * GIB) | PRESENT | WRITABLE | HUGE | NO_EXECUTE
+        } else {
+            let pd = take_page().ok_or("no memory below 4 GiB for direct-map page tables")?;
+            let table = (crate::layout::PHYS_MAP_BASE as u64 + pd) as *mut u64;
+            for i in 0..512u64 {
+                // SAFETY: `pd` is a fresh page below 4 GiB, mapped in the direct map.
+                unsafe {
+                    table.add(i as usize).write_volatile(
+                        (g * GIB + (i << 21)) | PRESENT | WRITABLE | HUGE | NO_EXECUTE,
+                    )
+                };
+            }
+            pd | PRESENT | WRITABLE
+        };
+        // SAFETY: slot `g` of the direct-map PDPT is unused (only 0..4 were filled at boot).
+        unsafe { pdpt.add(g as usize).write_volatile(entry) };
+    }
+    flush_all();
+    Ok(())
+}

@@ -190,3 +190,43 @@ fn kernel_stack_overflow_hits_the_guard_page() -> TestResult {
     }
     Ok(())
 }
+
+#[ktest]
+fn frames_above_4_gib_are_reachable() -> TestResult {
+    use crate::memory::frame::MAX_ORDER;
+    // Take 1 GiB blocks until one lies above 4 GiB (touch-free until used).
+    let mut held = Vec::new();
+    let mut high = None;
+    while let Some(pa) = frame::alloc(MAX_ORDER) {
+        if pa.0 >= 1 << 32 {
+            high = Some(pa);
+            break;
+        }
+        held.push(pa);
+    }
+    let result = match high {
+        None => Err(crate::ktest::TestFailure::Skipped(
+            "no RAM above 4 GiB in this VM".into(),
+        )),
+        Some(pa) => {
+            let p = phys_to_virt(pa.add(0x1234 * 8)).as_ptr::<u64>();
+            // SAFETY: the block is ours; writing through the direct map must work.
+            let seen = unsafe {
+                p.write_volatile(0x4b45_454c);
+                p.read_volatile()
+            };
+            frame::free(pa, MAX_ORDER);
+            if seen == 0x4b45_454c {
+                Ok(())
+            } else {
+                Err(crate::ktest::TestFailure::Failed(alloc::format!(
+                    "read back {seen:#x} at {pa:?}"
+                )))
+            }
+        }
+    };
+    for pa in held {
+        frame::free(pa, MAX_ORDER);
+    }
+    result
+}

@@ -109,6 +109,7 @@ pub fn read_start_info(pa: u64) -> Result<BootInfo, &'static str> {
             boot.initrd = Some((PhysAddr(m.paddr), m.size));
         }
     }
+    map_ram_above_4g(&mut boot, kernel_end)?;
     boot.cmdline = copy_cmdline(info.cmdline_paddr);
     boot.firmware = if info.rsdp_paddr != 0 {
         Firmware::Acpi {
@@ -119,6 +120,42 @@ pub fn read_start_info(pa: u64) -> Result<BootInfo, &'static str> {
     };
     boot.boot_stack = keel_arch_x86_64::boot_stack();
     Ok(boot)
+}
+
+/// RAM above 4 GiB needs direct-map entries before the frame allocator
+/// hands it out. Page tables for it (if the CPU lacks 1 GiB pages) come
+/// from RAM just after the kernel, which is then marked in use.
+fn map_ram_above_4g(boot: &mut BootInfo, kernel_end: u64) -> Result<(), &'static str> {
+    let end = boot
+        .memory_regions()
+        .iter()
+        .filter(|r| r.kind == MemoryKind::Usable)
+        .map(|r| r.end().0)
+        .max()
+        .unwrap_or(0);
+    if end <= 1 << 32 {
+        return Ok(());
+    }
+    let first = kernel_end.next_multiple_of(0x1000);
+    let mut next = first;
+    let in_use: keel_core::memory::map::Ranges =
+        keel_core::memory::map::usable_ranges(boot.memory_regions());
+    let mut take = || {
+        let page = next;
+        let free = in_use
+            .as_slice()
+            .iter()
+            .any(|&(s, e)| s <= page && page + 0x1000 <= e);
+        (free && page + 0x1000 <= 1 << 32).then(|| {
+            next += 0x1000;
+            page
+        })
+    };
+    keel_arch_x86_64::extend_direct_map(end, &mut take)?;
+    if next > first {
+        boot.push_memory(region(first, next - first, MemoryKind::InUse));
+    }
+    Ok(())
 }
 
 /// Copy the NUL-terminated command line into kernel memory (so its
