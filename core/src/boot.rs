@@ -5,7 +5,7 @@ use alloc::string::String;
 
 use keel_hal::{BootInfo, ExitStatus, machine};
 
-use crate::cmdline::{self, BootOptions};
+use crate::cmdline::BootOptions;
 use crate::memory::{PAGE_SIZE, frame};
 use crate::{kprintln, ktest, sched, smp, time};
 
@@ -18,12 +18,11 @@ pub struct PlatformHooks {
 }
 
 /// Continue booting on the boot CPU; never returns. `boot` must already
-/// have been used for `memory::init`.
-pub fn run(boot: &'static BootInfo, hooks: PlatformHooks) -> ! {
-    time::init();
+/// have been used for `memory::init`; `options` is `cmdline::parse` of its
+/// command line (the platform parses it once, early, for its own options).
+pub fn run(boot: &'static BootInfo, options: BootOptions, hooks: PlatformHooks) -> ! {
     sched::init_cpu(0, boot.boot_stack.0, boot.boot_stack.1);
     smp::start_secondaries(boot);
-    let options = cmdline::parse(boot.cmdline);
     (hooks.probe_devices)();
     sched::spawn("main", move || main(options, hooks.machine));
     sched::idle_loop()

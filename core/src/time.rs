@@ -1,20 +1,13 @@
 //! Time for the rest of the kernel: monotonic and wall-clock readings, and
 //! sleeping.
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
 use keel_hal::machine;
 
 use crate::sched;
 
-static WALL_AT_MONO_ZERO: AtomicU64 = AtomicU64::new(0);
-
-/// Read the platform's real-time clock once and anchor wall-clock time.
-pub fn init() {
-    let wall = machine::wall_clock_ns();
-    let mono = machine::monotonic_ns();
-    WALL_AT_MONO_ZERO.store(wall.saturating_sub(mono), Ordering::Relaxed);
-}
+/// Wall-clock time at monotonic zero, read from the platform's real-time
+/// clock on first use (not at boot: nothing before the app needs it).
+static WALL_AT_MONO_ZERO: spin::Once<u64> = spin::Once::new();
 
 /// Monotonic nanoseconds.
 #[inline]
@@ -24,7 +17,11 @@ pub fn monotonic_ns() -> u64 {
 
 /// Wall-clock nanoseconds since the Unix epoch.
 pub fn realtime_ns() -> u64 {
-    WALL_AT_MONO_ZERO.load(Ordering::Relaxed) + machine::monotonic_ns()
+    let anchor = WALL_AT_MONO_ZERO.call_once(|| {
+        let wall = machine::wall_clock_ns();
+        wall.saturating_sub(machine::monotonic_ns())
+    });
+    anchor + machine::monotonic_ns()
 }
 
 /// Sleep until monotonic time `deadline`.

@@ -62,9 +62,17 @@ pub fn usable_ranges(regions: &[MemoryRegion]) -> Ranges {
     free
 }
 
+/// Insertion sort: the list is short, and this keeps boot from pulling in
+/// (and an emulator from translating) the general sort's much larger code.
 fn sort(ranges: &mut Ranges) {
     let items = &mut ranges.items[..ranges.len];
-    items.sort_unstable_by_key(|r| r.0);
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && items[j - 1].0 > items[j].0 {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 fn merge(ranges: &mut Ranges) {

@@ -88,8 +88,8 @@ fn keel_platform_main(start_info: u32) -> ! {
     };
     keel_core::memory::init(&boot);
     let found = acpi::discover(&boot);
-    let tsc_khz = keel_core::cmdline::parse(boot.cmdline).tsc_khz;
-    arch::init_after_memory(&found.ioapics, &found.overrides, tsc_khz);
+    let options = keel_core::cmdline::parse(boot.cmdline);
+    arch::init_after_memory(&found.ioapics, &found.overrides, options.tsc_khz);
     power::configure(found.power);
     devices::set_century_register(found.century_register);
     let bsp = arch::boot_apic_id();
@@ -111,6 +111,7 @@ fn keel_platform_main(start_info: u32) -> ! {
     let boot = BOOT.call_once(|| boot);
     keel_core::boot::run(
         boot,
+        options,
         keel_core::boot::PlatformHooks {
             probe_devices: devices::probe,
             machine: machine_description,
