@@ -31,6 +31,18 @@ pub trait Cpu {
     /// The CPU's feature flags as a short human-readable list ("sse4.2 avx2 …").
     fn features(out: &mut dyn core::fmt::Write) -> core::fmt::Result;
 
+    /// 64 bits from the CPU's hardware random number generator (x86
+    /// RDSEED/RDRAND, aarch64 RNDR, POWER DARN), if it has one.
+    fn hardware_random() -> Option<u64> {
+        None
+    }
+
+    /// The ELF hardware capability words Linux passes to apps as AT_HWCAP
+    /// and AT_HWCAP2 (x86_64: CPUID.1 EDX; aarch64: the HWCAP_* bits).
+    fn elf_hwcaps() -> (u64, u64) {
+        (0, 0)
+    }
+
     /// Walk a frame-pointer chain for a backtrace, starting at frame pointer
     /// `start` (0 = the caller's own frame): calls `visit` with each return
     /// address, innermost first, until it returns false or the chain ends.

@@ -56,6 +56,14 @@ macro_rules! export_arch {
                 <$arch>::features(out)
             }
             #[unsafe(no_mangle)]
+            fn __keel_hardware_random() -> Option<u64> {
+                <$arch>::hardware_random()
+            }
+            #[unsafe(no_mangle)]
+            fn __keel_elf_hwcaps() -> (u64, u64) {
+                <$arch>::elf_hwcaps()
+            }
+            #[unsafe(no_mangle)]
             fn __keel_walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool) {
                 <$arch>::walk_stack(start, visit)
             }
@@ -185,6 +193,47 @@ macro_rules! export_arch {
                 // SAFETY: the caller upholds `Smp::start_cpu`'s contract.
                 unsafe { <$arch>::start_cpu(index, hw_id, stack_bottom, stack_top, entry) }
             }
+
+            #[unsafe(no_mangle)]
+            unsafe fn __keel_resume_app(frame: &$crate::AppFrame) -> ! {
+                // SAFETY: the caller upholds `App::resume_app`'s contract.
+                unsafe { <$arch>::resume_app(frame) }
+            }
+            #[unsafe(no_mangle)]
+            fn __keel_set_app_thread_pointer(value: u64) {
+                <$arch>::set_app_thread_pointer(value)
+            }
+            #[unsafe(no_mangle)]
+            fn __keel_app_thread_pointer() -> u64 {
+                <$arch>::app_thread_pointer()
+            }
+            #[unsafe(no_mangle)]
+            unsafe fn __keel_copy_from_app(dst: *mut u8, src: usize, len: usize) -> bool {
+                // SAFETY: the caller upholds `App::copy_from_app`'s contract.
+                unsafe { <$arch>::copy_from_app(dst, src, len) }
+            }
+            #[unsafe(no_mangle)]
+            unsafe fn __keel_copy_to_app(dst: usize, src: *const u8, len: usize) -> bool {
+                // SAFETY: the caller upholds `App::copy_to_app`'s contract.
+                unsafe { <$arch>::copy_to_app(dst, src, len) }
+            }
+            #[unsafe(no_mangle)]
+            unsafe fn __keel_app_cmpxchg_u32(addr: usize, expected: u32, new: u32) -> Option<u32> {
+                // SAFETY: the caller upholds `App::app_cmpxchg_u32`'s contract.
+                unsafe { <$arch>::app_cmpxchg_u32(addr, expected, new) }
+            }
+            #[unsafe(no_mangle)]
+            fn __keel_fp_signal_layout() -> ::core::alloc::Layout {
+                <$arch>::fp_signal_layout()
+            }
+            #[unsafe(no_mangle)]
+            fn __keel_save_fp_to_app(dst: usize) -> bool {
+                <$arch>::save_fp_to_app(dst)
+            }
+            #[unsafe(no_mangle)]
+            fn __keel_restore_fp_from_app(src: usize) -> bool {
+                <$arch>::restore_fp_from_app(src)
+            }
         };
     };
 }
@@ -239,12 +288,16 @@ macro_rules! export_kernel {
                 <$kernel>::irq(line)
             }
             #[unsafe(no_mangle)]
-            fn __keel_kernel_fault(fault: &$crate::Fault<'_>) -> $crate::FaultResolution {
+            fn __keel_kernel_fault(fault: &mut $crate::Fault<'_>) -> $crate::FaultResolution {
                 <$kernel>::fault(fault)
             }
             #[unsafe(no_mangle)]
             fn __keel_kernel_trap_exit() {
                 <$kernel>::trap_exit()
+            }
+            #[unsafe(no_mangle)]
+            fn __keel_kernel_syscall(frame: &mut $crate::AppFrame) {
+                <$kernel>::syscall(frame)
             }
         };
     };

@@ -23,6 +23,7 @@
 #![no_std]
 
 pub mod addr;
+pub mod app;
 pub mod boot;
 pub mod clock;
 pub mod context;
@@ -36,6 +37,7 @@ pub mod smp;
 pub mod trap;
 
 pub use addr::{PhysAddr, VirtAddr};
+pub use app::{App, AppFrame};
 pub use boot::CpuDescriptor;
 pub use boot::{BootInfo, Firmware, MemoryKind, MemoryRegion};
 pub use clock::Clock;
@@ -49,7 +51,7 @@ pub use trap::{Fault, FaultKind, FaultResolution, Kernel};
 
 /// Everything an architecture provides to core. A type implementing `Arch`
 /// implements the whole per-CPU contract; [`export_arch!`] requires it.
-pub trait Arch: Cpu + Context + Paging + Clock + Interrupts + Smp {
+pub trait Arch: Cpu + Context + Paging + Clock + Interrupts + Smp + App {
     /// Short name used in banners and reports ("x86_64", "aarch64", "ppc64").
     const NAME: &'static str;
 }

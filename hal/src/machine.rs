@@ -10,6 +10,7 @@ use core::alloc::Layout;
 use core::fmt;
 
 use crate::addr::{PhysAddr, VirtAddr};
+use crate::app::AppFrame;
 use crate::context::SwitchFrame;
 use crate::cpu::CpuIndex;
 use crate::interrupt::{Ipi, IrqError, IrqLine};
@@ -31,6 +32,8 @@ unsafe extern "Rust" {
     safe fn __keel_spin_hint();
     safe fn __keel_halt_forever() -> !;
     safe fn __keel_cpu_features(out: &mut dyn fmt::Write) -> fmt::Result;
+    safe fn __keel_hardware_random() -> Option<u64>;
+    safe fn __keel_elf_hwcaps() -> (u64, u64);
     safe fn __keel_walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool);
 
     safe fn __keel_fp_state_layout() -> Layout;
@@ -83,8 +86,19 @@ unsafe extern "Rust" {
     safe fn __keel_kernel_timer();
     safe fn __keel_kernel_ipi(ipi: Ipi);
     safe fn __keel_kernel_irq(line: IrqLine);
-    safe fn __keel_kernel_fault(fault: &Fault<'_>) -> FaultResolution;
+    safe fn __keel_kernel_fault(fault: &mut Fault<'_>) -> FaultResolution;
     safe fn __keel_kernel_trap_exit();
+    safe fn __keel_kernel_syscall(frame: &mut AppFrame);
+
+    fn __keel_resume_app(frame: &AppFrame) -> !;
+    safe fn __keel_set_app_thread_pointer(value: u64);
+    safe fn __keel_app_thread_pointer() -> u64;
+    fn __keel_copy_from_app(dst: *mut u8, src: usize, len: usize) -> bool;
+    fn __keel_copy_to_app(dst: usize, src: *const u8, len: usize) -> bool;
+    fn __keel_app_cmpxchg_u32(addr: usize, expected: u32, new: u32) -> Option<u32>;
+    safe fn __keel_fp_signal_layout() -> Layout;
+    safe fn __keel_save_fp_to_app(dst: usize) -> bool;
+    safe fn __keel_restore_fp_from_app(src: usize) -> bool;
 }
 
 /// The linked arch's name.
@@ -312,12 +326,78 @@ pub mod kernel {
         __keel_kernel_irq(line)
     }
     /// See [`crate::Kernel::fault`].
-    pub fn fault(fault: &Fault<'_>) -> FaultResolution {
+    pub fn fault(fault: &mut Fault<'_>) -> FaultResolution {
         __keel_kernel_fault(fault)
+    }
+    /// See [`crate::Kernel::syscall`].
+    #[inline]
+    pub fn syscall(frame: &mut AppFrame) {
+        __keel_kernel_syscall(frame)
     }
     /// See [`crate::Kernel::trap_exit`].
     #[inline]
     pub fn trap_exit() {
         __keel_kernel_trap_exit()
     }
+}
+
+/// See [`crate::App::resume_app`].
+///
+/// # Safety
+/// As for the trait method.
+pub unsafe fn resume_app(frame: &AppFrame) -> ! {
+    // SAFETY: forwarded contract.
+    unsafe { __keel_resume_app(frame) }
+}
+/// See [`crate::App::set_app_thread_pointer`].
+pub fn set_app_thread_pointer(value: u64) {
+    __keel_set_app_thread_pointer(value)
+}
+/// See [`crate::App::app_thread_pointer`].
+pub fn app_thread_pointer() -> u64 {
+    __keel_app_thread_pointer()
+}
+/// See [`crate::App::copy_from_app`].
+///
+/// # Safety
+/// As for the trait method.
+pub unsafe fn copy_from_app(dst: *mut u8, src: usize, len: usize) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { __keel_copy_from_app(dst, src, len) }
+}
+/// See [`crate::App::copy_to_app`].
+///
+/// # Safety
+/// As for the trait method.
+pub unsafe fn copy_to_app(dst: usize, src: *const u8, len: usize) -> bool {
+    // SAFETY: forwarded contract.
+    unsafe { __keel_copy_to_app(dst, src, len) }
+}
+/// See [`crate::App::fp_signal_layout`].
+pub fn fp_signal_layout() -> Layout {
+    __keel_fp_signal_layout()
+}
+/// See [`crate::App::save_fp_to_app`].
+pub fn save_fp_to_app(dst: usize) -> bool {
+    __keel_save_fp_to_app(dst)
+}
+/// See [`crate::App::restore_fp_from_app`].
+pub fn restore_fp_from_app(src: usize) -> bool {
+    __keel_restore_fp_from_app(src)
+}
+/// See [`crate::Cpu::hardware_random`].
+pub fn hardware_random() -> Option<u64> {
+    __keel_hardware_random()
+}
+/// See [`crate::Cpu::elf_hwcaps`].
+pub fn elf_hwcaps() -> (u64, u64) {
+    __keel_elf_hwcaps()
+}
+/// See [`crate::App::app_cmpxchg_u32`].
+///
+/// # Safety
+/// As for the trait method.
+pub unsafe fn app_cmpxchg_u32(addr: usize, expected: u32, new: u32) -> Option<u32> {
+    // SAFETY: forwarded contract.
+    unsafe { __keel_app_cmpxchg_u32(addr, expected, new) }
 }

@@ -1,6 +1,7 @@
 //! Faults and the upcalls from arch/platform into core.
 
 use crate::addr::VirtAddr;
+use crate::app::AppFrame;
 use crate::interrupt::{Ipi, IrqLine};
 
 /// What went wrong.
@@ -34,6 +35,12 @@ pub enum FaultKind {
 
 /// A fault as the arch saw it.
 pub struct Fault<'a> {
+    /// The app's registers, when the fault happened in app code; core may
+    /// change them (to deliver a signal) and the arch resumes from them.
+    pub app: Option<&'a mut AppFrame>,
+    /// The fault hit one of the arch's app-memory copy routines: if core
+    /// cannot resolve it, the copy is abandoned (`FaultResolution::AbandonCopy`).
+    pub in_app_copy: bool,
     /// Classified cause.
     pub kind: FaultKind,
     /// Program counter of the faulting instruction.
@@ -55,6 +62,11 @@ pub struct Fault<'a> {
 pub enum FaultResolution {
     /// Fixed (e.g. a demand-paged page was mapped); retry the instruction.
     Retry,
+    /// Continue the app from `Fault::app` as core left it (e.g. at a signal
+    /// handler).
+    ResumeApp,
+    /// Only for `in_app_copy` faults: make the copy routine return failure.
+    AbandonCopy,
 }
 
 /// Upcalls core provides to the arch and platform crates. Registered with
@@ -69,7 +81,10 @@ pub trait Kernel {
     fn irq(line: IrqLine);
     /// The running code faulted. Returns only if the fault was resolved;
     /// otherwise core reports it and kills the thread or panics.
-    fn fault(fault: &Fault<'_>) -> FaultResolution;
+    fn fault(fault: &mut Fault<'_>) -> FaultResolution;
+    /// The app made a system call; `frame` holds its registers and gets the
+    /// result. The arch resumes the app from `frame` afterwards.
+    fn syscall(frame: &mut AppFrame);
     /// The trap is about to return: the place where preemption happens.
     fn trap_exit();
 }
