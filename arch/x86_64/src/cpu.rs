@@ -76,6 +76,11 @@ pub fn has_xsave() -> bool {
 pub fn fp_area_size() -> usize {
     XSAVE_SIZE.load(Ordering::Relaxed) as usize
 }
+/// The XCR0 bits the kernel enabled (which state components XSAVE covers).
+pub fn xcr0() -> u64 {
+    XCR0_BITS.load(Ordering::Relaxed)
+}
+
 /// x2APIC mode is available.
 pub fn has_x2apic() -> bool {
     X2APIC.load(Ordering::Relaxed)
@@ -91,6 +96,34 @@ pub fn has_1g_pages() -> bool {
 /// Running under a hypervisor (no need for real-hardware start-up delays).
 pub fn under_hypervisor() -> bool {
     HYPERVISOR.load(Ordering::Relaxed)
+}
+
+/// 64 random bits from RDSEED (preferred) or RDRAND, retrying a few times
+/// as Intel advises; `None` if the CPU has neither or they keep failing.
+pub fn hardware_random() -> Option<u64> {
+    let cpuid = CpuId::new();
+    let seed = cpuid
+        .get_extended_feature_info()
+        .is_some_and(|e| e.has_rdseed());
+    let rand = cpuid.get_feature_info().is_some_and(|f| f.has_rdrand());
+    for _ in 0..10 {
+        let mut value = 0u64;
+        // SAFETY: the instruction exists (checked via CPUID); it only writes
+        // `value` and the carry flag.
+        let ok = unsafe {
+            if seed {
+                core::arch::x86_64::_rdseed64_step(&mut value)
+            } else if rand {
+                core::arch::x86_64::_rdrand64_step(&mut value)
+            } else {
+                return None;
+            }
+        };
+        if ok == 1 {
+            return Some(value);
+        }
+    }
+    None
 }
 
 /// Name the hypervisor reports in CPUID leaf 0x40000000, if any.

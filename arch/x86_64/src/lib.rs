@@ -11,6 +11,7 @@
 extern crate alloc;
 
 mod apic;
+mod app;
 mod boot;
 mod context;
 mod cpu;
@@ -32,8 +33,8 @@ use core::fmt;
 use keel_hal::interrupt::IrqError;
 use keel_hal::smp::SmpError;
 use keel_hal::{
-    Arch, Clock, Context, Cpu, CpuIndex, Interrupts, Ipi, IrqLine, Paging, PhysAddr, Smp,
-    SwitchFrame, VirtAddr,
+    App, AppFrame, Arch, Clock, Context, Cpu, CpuIndex, Interrupts, Ipi, IrqLine, Paging, PhysAddr,
+    Smp, SwitchFrame, VirtAddr,
 };
 
 pub use boot::boot_stack;
@@ -81,6 +82,14 @@ impl Cpu for X86_64 {
     }
     fn features(out: &mut dyn fmt::Write) -> fmt::Result {
         cpu::write_features(out)
+    }
+    fn hardware_random() -> Option<u64> {
+        cpu::hardware_random()
+    }
+    fn elf_hwcaps() -> (u64, u64) {
+        // AT_HWCAP is CPUID.1 EDX on x86_64; HWCAP2 bit 1 (FSGSBASE) stays
+        // clear because Keel keeps FSGSBASE off.
+        (u64::from(raw_cpuid::cpuid!(1).edx), 0)
     }
     fn walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool) {
         let mut fp = if start == 0 {
@@ -200,6 +209,40 @@ impl Smp for X86_64 {
     }
 }
 
+impl App for X86_64 {
+    unsafe fn resume_app(frame: &AppFrame) -> ! {
+        // SAFETY: forwarded contract.
+        unsafe { app::resume_app(frame) }
+    }
+    fn set_app_thread_pointer(value: u64) {
+        app::set_fs_base(value);
+    }
+    fn app_thread_pointer() -> u64 {
+        app::fs_base()
+    }
+    unsafe fn copy_from_app(dst: *mut u8, src: usize, len: usize) -> bool {
+        // SAFETY: the caller guarantees `dst`; app-side faults are fixed up.
+        unsafe { app::app_copy(dst, src as *const u8, len) }
+    }
+    unsafe fn copy_to_app(dst: usize, src: *const u8, len: usize) -> bool {
+        // SAFETY: the caller guarantees `src`; app-side faults are fixed up.
+        unsafe { app::app_copy(dst as *mut u8, src, len) }
+    }
+    unsafe fn app_cmpxchg_u32(addr: usize, expected: u32, new: u32) -> Option<u32> {
+        // SAFETY: forwarded contract.
+        unsafe { app::app_cmpxchg(addr, expected, new) }
+    }
+    fn fp_signal_layout() -> Layout {
+        app::fp_signal_layout()
+    }
+    fn save_fp_to_app(dst: usize) -> bool {
+        app::save_fp_to_app(dst)
+    }
+    fn restore_fp_from_app(src: usize) -> bool {
+        app::restore_fp_from_app(src)
+    }
+}
+
 impl Arch for X86_64 {
     const NAME: &'static str = "x86_64";
 }
@@ -227,6 +270,7 @@ unsafe extern "Rust" {
 #[unsafe(no_mangle)]
 extern "C" fn keel_x86_64_start(boot_arg: u32) -> ! {
     cpu::init_this_cpu();
+    app::init_this_cpu();
     percpu::PerCpu::boot().install(boot::boot_stack());
     idt::init();
     idt::load();

@@ -182,6 +182,7 @@ extern "C" fn ap_entry(index: usize) -> ! {
     // temporary identity mapping.
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) root_table_phys(), options(nostack)) };
     cpu::init_this_cpu();
+    crate::app::init_this_cpu();
     let block = AP_BLOCKS[index].load(Ordering::Acquire);
     let stack = (
         AP_STACKS[index].0.load(Ordering::Acquire),

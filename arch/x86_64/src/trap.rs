@@ -4,7 +4,7 @@
 use core::fmt;
 
 use keel_hal::machine::kernel;
-use keel_hal::{Fault, FaultKind, FaultResolution, Ipi, IrqLine, VirtAddr};
+use keel_hal::{AppFrame, Fault, FaultKind, FaultResolution, Ipi, IrqLine, VirtAddr};
 use x86_64::registers::control::Cr2;
 
 use crate::apic;
@@ -26,7 +26,7 @@ const RFLAGS_IF: u64 = 1 << 9;
 
 /// Registers saved by the entry stubs, lowest address first.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct TrapFrame {
     pub rax: u64,
     pub rbx: u64,
@@ -181,16 +181,71 @@ fn exception(frame: &mut TrapFrame) {
         // An NMI is a request to stop (panic on another CPU), not a fault.
         keel_hal::machine::halt_forever();
     }
-    let regs = Registers(frame, cr2);
-    let fault = Fault {
+    // A copy for the report: the frame itself may change before it prints.
+    let regs_copy = *frame;
+    let regs = Registers(&regs_copy, cr2);
+    let from_app = frame.rip < crate::layout::APP_RANGE.1 as u64;
+    let fixup = if frame.vector == 14 {
+        crate::app::copy_fixup(frame.rip)
+    } else {
+        None
+    };
+    let mut app = from_app.then(|| app_frame_of(frame));
+    let interrupts_enabled =
+        frame.rflags & RFLAGS_IF != 0 && frame.vector != 8 && frame.vector != 18;
+    let mut fault = Fault {
+        app: app.as_mut(),
+        in_app_copy: fixup.is_some(),
         kind,
         pc: frame.rip as usize,
         sp: frame.rsp as usize,
         frame_pointer: frame.rbp as usize,
-        interrupts_enabled: frame.rflags & RFLAGS_IF != 0
-            && frame.vector != 8
-            && frame.vector != 18,
+        interrupts_enabled,
         registers: &regs,
     };
-    let FaultResolution::Retry = kernel::fault(&fault);
+    match kernel::fault(&mut fault) {
+        FaultResolution::Retry => {}
+        FaultResolution::ResumeApp => {
+            if let Some(app) = &app {
+                load_app_frame(frame, app);
+            }
+        }
+        FaultResolution::AbandonCopy => {
+            if let Some(target) = fixup {
+                frame.rip = target;
+            }
+        }
+    }
+}
+
+/// The app's registers as an `AppFrame` (x86_64 order: rax rbx rcx rdx rsi
+/// rdi rbp rsp r8..r15).
+fn app_frame_of(t: &TrapFrame) -> AppFrame {
+    let mut a = AppFrame::default();
+    a.gpr[..16].copy_from_slice(&[
+        t.rax, t.rbx, t.rcx, t.rdx, t.rsi, t.rdi, t.rbp, t.rsp, t.r8, t.r9, t.r10, t.r11, t.r12,
+        t.r13, t.r14, t.r15,
+    ]);
+    a.pc = t.rip;
+    a.sp = t.rsp;
+    a.flags = t.rflags;
+    a
+}
+
+/// Make the trap return into the app state `a` (only the flags the app may
+/// set change; privilege and IF stay as they are).
+fn load_app_frame(t: &mut TrapFrame, a: &AppFrame) {
+    let g = &a.gpr;
+    (t.rax, t.rbx, t.rcx, t.rdx, t.rsi, t.rdi, t.rbp) = (g[0], g[1], g[2], g[3], g[4], g[5], g[6]);
+    (t.r8, t.r9, t.r10, t.r11, t.r12, t.r13, t.r14, t.r15) =
+        (g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
+    // A handler address outside the app range becomes an app fault at 0.
+    t.rip = if a.pc < crate::layout::APP_RANGE.1 as u64 {
+        a.pc
+    } else {
+        0
+    };
+    t.rsp = a.sp;
+    let user = crate::app::APP_FLAGS;
+    t.rflags = (t.rflags & !user) | (a.flags & user);
 }
