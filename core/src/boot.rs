@@ -51,10 +51,16 @@ fn main(options: BootOptions, machine: fn() -> String) {
         let summary = ktest::run(filter, options.test_after.as_deref());
         shutdown(u8::from(summary.failed > 0));
     }
-    if let Some(app) = options.app_args.first() {
-        // 127, as a shell reports a command it cannot run.
-        kprintln!("keel: cannot run {app}: this kernel has no ELF loader yet");
-        shutdown(127);
+    if !options.app_args.is_empty() {
+        let Some(hooks) = crate::app::hooks() else {
+            // 127, as a shell reports a command it cannot run.
+            kprintln!(
+                "keel: cannot run {}: this image has no OS personality installed",
+                options.app_args[0]
+            );
+            shutdown(127);
+        };
+        shutdown((hooks.run)(&options.app_args));
     }
     shutdown(0)
 }

@@ -20,6 +20,7 @@ extern crate self as keel_core;
 #[cfg(test)]
 extern crate keel_platform_host;
 
+pub mod app;
 pub mod boot;
 pub mod cmdline;
 pub mod console;
@@ -27,6 +28,7 @@ pub mod irq;
 pub mod ktest;
 pub mod memory;
 pub mod panic;
+pub mod random;
 pub mod sched;
 pub mod smp;
 pub mod sync;

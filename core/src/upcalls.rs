@@ -3,7 +3,7 @@
 
 use core::sync::atomic::Ordering;
 
-use keel_hal::{Fault, FaultKind, FaultResolution, Ipi, IrqLine, Kernel, machine};
+use keel_hal::{AppFrame, Fault, FaultKind, FaultResolution, Ipi, IrqLine, Kernel, machine};
 
 use crate::console::print_unlocked;
 use crate::memory::stack;
@@ -29,7 +29,10 @@ impl Kernel for CoreKernel {
         crate::irq::dispatch(line);
     }
 
-    fn fault(fault: &Fault<'_>) -> FaultResolution {
+    fn fault(fault: &mut Fault<'_>) -> FaultResolution {
+        if let Some(resolution) = crate::app::fault(fault) {
+            return resolution;
+        }
         report_fault(fault);
         let cpu = sched::this_cpu();
         let scheduling = cpu.online_flag().load(Ordering::Acquire);
@@ -47,6 +50,10 @@ impl Kernel for CoreKernel {
 
     fn trap_exit() {
         sched::on_trap_exit();
+    }
+
+    fn syscall(frame: &mut AppFrame) {
+        crate::app::syscall(frame);
     }
 }
 

@@ -519,3 +519,74 @@ mod tests {
         assert!(b.alloc(0).is_none());
     }
 }
+
+/// One zeroed 4 KiB frame owned by its holder (freed on drop), with safe
+/// byte access: filesystems keep file data in these without `unsafe`, and
+/// the same frames can be mapped into the app.
+#[derive(Debug)]
+pub struct OwnedFrame {
+    pa: PhysAddr,
+}
+
+impl OwnedFrame {
+    /// A zeroed frame, or `None` when memory is exhausted.
+    pub fn new_zeroed() -> Option<Self> {
+        alloc_zeroed(0).map(|pa| Self { pa })
+    }
+
+    /// Its physical address (for mapping it).
+    pub fn phys(&self) -> PhysAddr {
+        self.pa
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        super::phys_to_virt(self.pa).as_ptr()
+    }
+
+    /// Copy `buf.len()` bytes from `offset` within the frame.
+    pub fn read(&self, offset: usize, buf: &mut [u8]) {
+        assert!(
+            offset
+                .checked_add(buf.len())
+                .is_some_and(|e| e <= PAGE_SIZE),
+            "read past the frame"
+        );
+        // SAFETY: the range lies within this frame, which we own and which
+        // the direct map covers. (The app may write the same frame through
+        // a shared mapping at the same time; that is plain memory, as for
+        // any shared-memory writer.)
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.ptr().add(offset), buf.as_mut_ptr(), buf.len())
+        };
+    }
+
+    /// Copy `data` into the frame at `offset`.
+    pub fn write(&self, offset: usize, data: &[u8]) {
+        assert!(
+            offset
+                .checked_add(data.len())
+                .is_some_and(|e| e <= PAGE_SIZE),
+            "write past the frame"
+        );
+        // SAFETY: as in `read`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr().add(offset), data.len())
+        };
+    }
+
+    /// Zero `[offset, offset + len)`.
+    pub fn zero(&self, offset: usize, len: usize) {
+        assert!(
+            offset.checked_add(len).is_some_and(|e| e <= PAGE_SIZE),
+            "zeroing past the frame"
+        );
+        // SAFETY: as in `read`.
+        unsafe { self.ptr().add(offset).write_bytes(0, len) };
+    }
+}
+
+impl Drop for OwnedFrame {
+    fn drop(&mut self) {
+        free(self.pa, 0);
+    }
+}

@@ -56,7 +56,7 @@ pub struct KernelHeap {
     talc: SpinLock<Talc<FrameSource, talc::DefaultBinning>>,
 }
 
-#[cfg_attr(test, allow(dead_code))]
+#[cfg_attr(any(test, not(feature = "global-allocator")), allow(dead_code))]
 impl KernelHeap {
     const fn new() -> Self {
         Self {
@@ -79,6 +79,6 @@ unsafe impl GlobalAlloc for KernelHeap {
     }
 }
 
-#[cfg(not(test))]
+#[cfg(all(not(test), feature = "global-allocator"))]
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap::new();

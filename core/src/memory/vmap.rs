@@ -36,8 +36,8 @@ impl TableMemory for DirectMapTables {
 
 /// Next free address in the kernel mapping range; grows upwards only.
 static NEXT: SpinLock<usize> = SpinLock::new(0);
-/// Serialises edits of the kernel half of the page tables.
-static TABLES: SpinLock<DirectMapTables> = SpinLock::new(DirectMapTables);
+/// Serialises every edit of the page tables (kernel and app halves).
+pub(crate) static TABLES: SpinLock<DirectMapTables> = SpinLock::new(DirectMapTables);
 
 /// Reserve `len` bytes of kernel virtual space aligned to `align`.
 pub fn reserve(len: usize, align: usize) -> Option<VirtAddr> {

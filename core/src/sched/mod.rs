@@ -45,6 +45,15 @@ pub fn current() -> Arc<Thread> {
     this_cpu().current()
 }
 
+/// CPU time the running thread has used, including its current slice
+/// (what CLOCK_THREAD_CPUTIME_ID reports).
+pub fn current_runtime_ns() -> u64 {
+    let _irq = IrqGuard::new();
+    let me = this_cpu();
+    let slice = machine::monotonic_ns().saturating_sub(me.switched_in_at.load(Ordering::Relaxed));
+    me.current().runtime_ns() + slice
+}
+
 /// Turn the code running on this CPU (on `stack`) into its idle thread and
 /// mark the CPU online. Called once per CPU, boot CPU first.
 pub fn init_cpu(index: CpuIndex, stack_bottom: usize, stack_top: usize) {
@@ -385,6 +394,14 @@ pub(crate) fn on_timer() {
 /// Another CPU asked us to look at our queues.
 pub(crate) fn on_reschedule_ipi() {
     this_cpu().need_resched.store(true, Ordering::Release);
+}
+
+/// A place where the running thread may be preempted (interrupts enabled,
+/// no locks held): switch if a reschedule is pending.
+pub fn preempt_point() {
+    if this_cpu().need_resched.load(Ordering::Acquire) {
+        schedule(Why::Preempt);
+    }
 }
 
 /// Called on the way out of every trap taken with interrupts enabled.

@@ -89,6 +89,8 @@ pub struct Thread {
     joiners: WaitQueue,
     runtime_ns: AtomicU64,
     switches_in: AtomicU64,
+    /// The OS personality's per-thread state (e.g. the Linux thread).
+    os: spin::Once<Arc<dyn core::any::Any + Send + Sync>>,
 }
 
 // SAFETY: `frame` is only touched by the CPU that switches the thread in or
@@ -143,6 +145,7 @@ impl Thread {
             joiners: WaitQueue::new(),
             runtime_ns: AtomicU64::new(0),
             switches_in: AtomicU64::new(0),
+            os: spin::Once::new(),
         });
         super::registry::add(&thread);
         thread
@@ -197,6 +200,16 @@ impl Thread {
     }
     pub(crate) fn count_switch_in(&self) {
         self.switches_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Attach the OS personality's state (once).
+    pub fn set_os_state(&self, state: Arc<dyn core::any::Any + Send + Sync>) {
+        self.os.call_once(|| state);
+    }
+
+    /// The OS personality's state, if attached.
+    pub fn os_state(&self) -> Option<&Arc<dyn core::any::Any + Send + Sync>> {
+        self.os.get()
     }
 
     /// Record how it ended and wake its joiners.

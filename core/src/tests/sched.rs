@@ -134,24 +134,29 @@ fn runnable_threads_spread_over_all_cpus() -> TestResult {
         })
         .collect();
     time::sleep_ms(400);
+    // Where the balancer put them: one per CPU. (Their share of wall time
+    // is reported but not judged: under TCG it measures how much of the
+    // host the vCPU threads got, not the guest's scheduling.)
+    let threads: Vec<_> = spinners.iter().map(|h| h.thread().clone()).collect();
+    let mut homes: Vec<_> = threads.iter().map(|t| t.cpu()).collect();
     stop.store(true, Ordering::Relaxed);
     let wall = time::monotonic_ns() - start;
-    let threads: Vec<_> = spinners.iter().map(|h| h.thread().clone()).collect();
     for h in spinners {
         check_eq!(h.join(), ExitReason::Returned);
     }
     let total: u64 = threads.iter().map(|t| t.runtime_ns()).sum();
-    // N threads on N CPUs: together they should use most of N CPUs' time
-    // (the main thread's sleep and balancing latency take a little).
     let used = total as f64 / (wall as f64 * n as f64);
+    homes.sort_unstable();
+    homes.dedup();
     crate::kprintln!(
-        "  spread: {n} threads used {:.0}% of {n} CPUs",
+        "  spread: {n} threads on {} distinct CPUs, {:.0}% of {n} CPUs' time",
+        homes.len(),
         used * 100.0
     );
     check!(
-        used >= 0.75,
-        "threads did not spread: {:.0}% of {n} CPUs used",
-        used * 100.0
+        homes.len() == n,
+        "threads did not spread: {n} spinners sat on {} CPUs",
+        homes.len()
     );
     Ok(())
 }
