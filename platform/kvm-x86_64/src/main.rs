@@ -109,6 +109,7 @@ fn keel_platform_main(start_info: u32) -> ! {
     }
     devices::set_hardware(found.hardware_reduced, found.ecam);
     let boot = BOOT.call_once(|| boot);
+    keel_linux::install();
     keel_core::boot::run(
         boot,
         options,

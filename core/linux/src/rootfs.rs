@@ -1,0 +1,92 @@
+//! The root filesystem until ZFS: a ramfs filled from the initial ramdisk,
+//! the mount points runtimes expect, and default /etc files for whatever
+//! the ramdisk did not bring.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use keel_core::kprintln;
+use keel_fs::ramfs::RamFs;
+use keel_fs::{FileType, FsError, Inode, Vfs, cpio, devfs};
+
+use crate::procfs;
+
+/// /etc files written when the ramdisk has none: what glibc, Go and the
+/// JVM read to resolve names and users.
+const ETC_DEFAULTS: &[(&str, &str)] = &[
+    ("hostname", "keel\n"),
+    (
+        "hosts",
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tkeel\n",
+    ),
+    // No name server until the network is configured (DHCP fills it in).
+    (
+        "resolv.conf",
+        "# written by Keel: no name server configured\n",
+    ),
+    (
+        "passwd",
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    ),
+    ("group", "root:x:0:\nnogroup:x:65534:\n"),
+    (
+        "nsswitch.conf",
+        "passwd: files\ngroup: files\nhosts: files dns\n",
+    ),
+];
+
+fn dir_at(root: &Arc<dyn Inode>, name: &str, mode: u32) -> Result<Arc<dyn Inode>, FsError> {
+    match root.lookup(name) {
+        Ok(d) => Ok(d),
+        Err(FsError::NotFound) => root.create(name, FileType::Directory, mode),
+        Err(e) => Err(e),
+    }
+}
+
+/// Build the namespace: ramfs root, ramdisk contents, /dev, /proc, /sys.
+pub fn build() -> Result<Arc<Vfs>, String> {
+    let root: Arc<dyn Inode> = RamFs::new_root();
+    if let Some(archive) = keel_core::memory::initrd() {
+        let t = keel_core::time::monotonic_ns();
+        let n = cpio::unpack(archive, &root)
+            .map_err(|e| alloc::format!("the initial ramdisk is damaged: {e}"))?;
+        kprintln!(
+            "keel: ramdisk: {} files, {} directories, {} links, {} KiB in {} us",
+            n.files,
+            n.dirs,
+            n.links,
+            n.bytes / 1024,
+            (keel_core::time::monotonic_ns() - t) / 1000
+        );
+    }
+    let fail = |what: &str, e: FsError| alloc::format!("cannot create {what}: errno {}", e.errno());
+    for (name, mode) in [
+        ("dev", 0o755),
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("tmp", 0o1777),
+        ("root", 0o700),
+        ("etc", 0o755),
+    ] {
+        dir_at(&root, name, mode).map_err(|e| fail(name, e))?;
+    }
+    let etc = root.lookup("etc").map_err(|e| fail("/etc", e))?;
+    for (name, content) in ETC_DEFAULTS {
+        if etc.lookup(name).is_ok() {
+            continue;
+        }
+        let f = etc
+            .create(name, FileType::Regular, 0o644)
+            .map_err(|e| fail(name, e))?;
+        f.write_at(0, content.as_bytes())
+            .map_err(|e| fail(name, e))?;
+    }
+    let vfs = Arc::new(Vfs::new(root));
+    vfs.mount("/dev", devfs::new(), "devtmpfs")
+        .map_err(|e| fail("the /dev mount", e))?;
+    vfs.mount("/proc", procfs::proc_root(), "proc")
+        .map_err(|e| fail("the /proc mount", e))?;
+    vfs.mount("/sys", procfs::sys_root(), "sysfs")
+        .map_err(|e| fail("the /sys mount", e))?;
+    Ok(vfs)
+}
