@@ -18,8 +18,8 @@ use keel_hal::interrupt::IrqError;
 use keel_hal::paging::{Entry, PageTableFormat};
 use keel_hal::smp::SmpError;
 use keel_hal::{
-    Arch, Clock, Context, Cpu, CpuIndex, ExitStatus, Interrupts, Ipi, IrqLine, PageFlags, Paging,
-    PhysAddr, Platform, Smp, SwitchFrame, VirtAddr,
+    App, AppFrame, Arch, Clock, Context, Cpu, CpuIndex, ExitStatus, Interrupts, Ipi, IrqLine,
+    PageFlags, Paging, PhysAddr, Platform, Smp, SwitchFrame, VirtAddr,
 };
 
 /// The host machine.
@@ -166,6 +166,51 @@ impl Smp for Host {
         _: fn(CpuIndex) -> !,
     ) -> Result<(), SmpError> {
         panic!("no secondary CPUs on the host")
+    }
+}
+
+impl App for Host {
+    unsafe fn resume_app(_frame: &AppFrame) -> ! {
+        panic!("no apps on the host; test this in QEMU (#[ktest])")
+    }
+    fn set_app_thread_pointer(_value: u64) {}
+    fn app_thread_pointer() -> u64 {
+        0
+    }
+    unsafe fn copy_from_app(dst: *mut u8, src: usize, len: usize) -> bool {
+        // SAFETY: on the host "app memory" is ordinary process memory the
+        // test owns; the caller guarantees `dst`.
+        unsafe { core::ptr::copy(src as *const u8, dst, len) };
+        true
+    }
+    unsafe fn copy_to_app(dst: usize, src: *const u8, len: usize) -> bool {
+        // SAFETY: as above.
+        unsafe { core::ptr::copy(src, dst as *mut u8, len) };
+        true
+    }
+    unsafe fn app_cmpxchg_u32(addr: usize, expected: u32, new: u32) -> Option<u32> {
+        // SAFETY: on the host "app memory" is the test's own memory; the
+        // caller guarantees alignment.
+        let word = unsafe { &*(addr as *const core::sync::atomic::AtomicU32) };
+        Some(
+            match word.compare_exchange(
+                expected,
+                new,
+                core::sync::atomic::Ordering::SeqCst,
+                core::sync::atomic::Ordering::SeqCst,
+            ) {
+                Ok(v) | Err(v) => v,
+            },
+        )
+    }
+    fn fp_signal_layout() -> Layout {
+        Layout::from_size_align(512, 16).expect("valid layout")
+    }
+    fn save_fp_to_app(_dst: usize) -> bool {
+        false // no app FP state on the host: signal frames are QEMU tests
+    }
+    fn restore_fp_from_app(_src: usize) -> bool {
+        false
     }
 }
 
