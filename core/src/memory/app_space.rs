@@ -224,6 +224,7 @@ impl AddressSpace {
                 ..vma
             },
         );
+        coalesce(&mut vmas, start, start + len);
         Ok(start)
     }
 
@@ -314,6 +315,7 @@ impl AddressSpace {
         }
         machine::publish_table_update();
         drop(tables);
+        coalesce(&mut vmas, addr, end);
         drop(vmas);
         shootdown(addr, end);
         Ok(())
@@ -673,6 +675,58 @@ fn fully_mapped(vmas: &BTreeMap<usize, Vma>, start: usize, end: usize) -> bool {
     true
 }
 
+/// Whether `b` continues `a` exactly: adjacent, same rights, same kind of
+/// memory (and for files, the next bytes of the same file). Such mappings
+/// are one mapping to Linux (mremap and /proc/self/maps depend on it).
+fn continues(a: &Vma, b: &Vma) -> bool {
+    a.end == b.start
+        && a.prot == b.prot
+        && a.shared == b.shared
+        && a.label == b.label
+        && match (&a.backing, &b.backing) {
+            (Backing::Anonymous, Backing::Anonymous) => true,
+            (
+                Backing::File {
+                    object: oa,
+                    offset: fa,
+                },
+                Backing::File {
+                    object: ob,
+                    offset: fb,
+                },
+            ) => {
+                core::ptr::addr_eq(Arc::as_ptr(oa), Arc::as_ptr(ob))
+                    && fa + (a.end - a.start) as u64 == *fb
+            }
+            _ => false,
+        }
+}
+
+/// Merge the mappings touching `[start, end)` with neighbours they continue.
+fn coalesce(vmas: &mut BTreeMap<usize, Vma>, start: usize, end: usize) {
+    let first = vmas.range(..start).next_back().map_or(start, |(&s, _)| s);
+    let mut at = first;
+    while at <= end {
+        let Some(cur) = vmas.get(&at).cloned() else {
+            match vmas.range(at..).next() {
+                Some((&s, _)) if s <= end => {
+                    at = s;
+                    continue;
+                }
+                _ => return,
+            }
+        };
+        match vmas.get(&cur.end) {
+            Some(next) if continues(&cur, next) => {
+                let next_end = next.end;
+                vmas.remove(&cur.end);
+                vmas.get_mut(&at).expect("present").end = next_end;
+            }
+            _ => at = cur.end,
+        }
+    }
+}
+
 /// Split the mapping containing `addr` so that one starts exactly there.
 fn split_at(vmas: &mut BTreeMap<usize, Vma>, addr: usize) {
     let Some(v) = find(vmas, addr).filter(|v| v.start < addr).cloned() else {
@@ -728,6 +782,34 @@ mod tests {
         assert_eq!(m[&0x1000].end, 0x3000);
         let gap = find_gap(&m, 0x2000, 0x1000, 0x8000_0000_0000).unwrap();
         assert_eq!(gap, 0x8000_0000_0000 - 0x2000, "mmaps go top-down");
+    }
+
+    #[test]
+    fn neighbours_that_continue_each_other_merge() {
+        let mut m = BTreeMap::new();
+        for (s, e) in [
+            (0x1000, 0x2000),
+            (0x2000, 0x3000),
+            (0x3000, 0x5000),
+            (0x6000, 0x7000),
+        ] {
+            m.insert(s, anon(s, e));
+        }
+        let mut rw = anon(0x7000, 0x8000);
+        rw.prot = PROT_READ | PROT_WRITE;
+        m.insert(0x7000, rw);
+        coalesce(&mut m, 0x2000, 0x3000);
+        assert_eq!(
+            m.keys().copied().collect::<Vec<_>>(),
+            [0x1000, 0x6000, 0x7000]
+        );
+        assert_eq!(m[&0x1000].end, 0x5000);
+        coalesce(&mut m, 0x6000, 0x8000);
+        assert_eq!(
+            m.len(),
+            3,
+            "a gap and a different protection keep mappings apart"
+        );
     }
 
     #[test]
