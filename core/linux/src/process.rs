@@ -195,11 +195,19 @@ impl Process {
 
     /// CPU time used by every thread, ended or running.
     pub fn cpu_time_ns(&self) -> u64 {
+        let me = keel_core::sched::current();
         let live: u64 = self
             .threads
             .lock()
             .values()
-            .filter_map(|(_, t)| t.as_ref().map(|t| t.runtime_ns()))
+            .filter_map(|(_, t)| t.as_ref())
+            .map(|t| {
+                if Arc::ptr_eq(t, &me) {
+                    keel_core::sched::current_runtime_ns()
+                } else {
+                    t.runtime_ns()
+                }
+            })
             .sum();
         self.exited_cpu_ns.load(Ordering::Relaxed) + live
     }
