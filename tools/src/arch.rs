@@ -58,6 +58,33 @@ impl Arch {
         }
     }
 
+    /// Debian's multiarch triplet (library directories, cross compilers).
+    pub fn linux_triplet(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-linux-gnu",
+            Arch::Aarch64 => "aarch64-linux-gnu",
+            Arch::Ppc64 => "powerpc64le-linux-gnu",
+        }
+    }
+
+    /// ELF e_machine of the arch's programs.
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => 62,
+            Arch::Aarch64 => 183,
+            Arch::Ppc64 => 21,
+        }
+    }
+
+    /// Debian's name for the arch (packages, sysroots).
+    pub fn debian_arch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+            Arch::Ppc64 => "ppc64el",
+        }
+    }
+
     /// The arch crate (built for every arch on every test run).
     pub fn arch_crate(self) -> &'static str {
         match self {

@@ -72,6 +72,7 @@ pub fn boot_bench(workspace: &Path, opts: &BootBench) -> Result<()> {
         image: image.to_path_buf(),
         cmdline: String::new(),
         interactive: false,
+        initrd: None,
     };
     let (keel_vm, empty_vm) = (vm(&image), vm(&empty));
     let (mut ready, mut keel_wall, mut empty_wall) = (Vec::new(), Vec::new(), Vec::new());

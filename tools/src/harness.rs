@@ -19,7 +19,7 @@ use crate::qemu::{Accel, Next, Session, Vm};
 use crate::symbols::Symbols;
 
 /// A guest that prints nothing for this long is hung.
-const SILENCE_LIMIT: Duration = Duration::from_secs(150);
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(150);
 /// The same, for the self-check, whose hang is deliberate.
 const SELF_CHECK_SILENCE: Duration = Duration::from_secs(8);
 /// No boot may take longer than this.
@@ -53,7 +53,8 @@ impl Tally {
     fn pass(&mut self) {
         self.passed += 1;
     }
-    fn fail(&mut self, what: String) {
+    /// Count a failure of `what`.
+    pub fn fail(&mut self, what: String) {
         self.failed += 1;
         self.failures.push(what);
     }
@@ -83,6 +84,29 @@ pub fn run_guest_suite(
     tally: &mut Tally,
 ) -> Result<()> {
     run_suite(base, filter, symbols, verbose, SILENCE_LIMIT, tally)
+}
+
+/// Boot a guest program that runs tests itself and reports them in the
+/// same protocol (the Linux ABI suites); `label` names it in reports.
+pub fn run_app_suite(
+    vm: &Vm,
+    label: &str,
+    symbols: &Symbols,
+    verbose: bool,
+    tally: &mut Tally,
+) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    if let BootEnd::Died { in_test, why } =
+        boot_once(vm, symbols, verbose, SILENCE_LIMIT, label, &mut seen, tally)?
+    {
+        let what = match in_test {
+            Some(t) => format!("{label} {t}"),
+            None => label.to_string(),
+        };
+        tally.say(format!("test {what} ... FAILED: {why}"));
+        tally.fail(format!("{what}: {why}"));
+    }
+    Ok(())
 }
 
 fn run_suite(
@@ -345,5 +369,6 @@ pub fn suite_vm(arch: Arch, machine: &str, smp: u32, image: &Path) -> Vm {
         image: image.to_path_buf(),
         cmdline: String::new(),
         interactive: false,
+        initrd: None,
     }
 }

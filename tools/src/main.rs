@@ -7,7 +7,11 @@ mod arch;
 mod bench;
 mod cargo;
 mod empty_kernel;
+mod guest_programs;
 mod harness;
+mod initrd;
+mod libs;
+mod linux_suite;
 mod protocol;
 mod qemu;
 mod run;
@@ -81,6 +85,11 @@ struct RunArgs {
     /// Stop the guest after this many seconds.
     #[arg(long)]
     timeout: Option<u64>,
+    #[command(flatten)]
+    files: run::FileArgs,
+    /// Set an environment variable for the app (repeatable): NAME=VALUE.
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = run::parse_env)]
+    env: Vec<String>,
     /// Kernel options (`keel.x=y`), then the app and its arguments.
     #[arg(last = true)]
     cmdline: Vec<String>,
@@ -210,6 +219,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let arch = a.arch.map_or_else(host_arch, Ok)?;
             prepare(&workspace, &[arch])?;
             let image = cargo::build_image(&workspace, arch, a.release)?;
+            let initrd = run::build_initrd(&workspace, arch, &a.files)?;
             let vm = Vm {
                 arch,
                 machine: a.machine,
@@ -217,8 +227,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 memory: a.memory,
                 accel: a.accel,
                 image,
-                cmdline: run::kernel_cmdline(&a.cmdline)?,
+                cmdline: run::kernel_cmdline(&a.cmdline, &a.env)?,
                 interactive: true,
+                initrd,
             };
             run::run(&vm, a.timeout.map(Duration::from_secs))
         }
@@ -332,6 +343,19 @@ fn test(workspace: &Path, a: TestArgs) -> Result<i32> {
             }
             let vm = harness::suite_vm(arch, machine, smp, &image);
             harness::run_guest_suite(&vm, &filter, &symbols, a.verbose, &mut tally)?;
+        }
+        let (machine, smp) = linux_suite::configuration(arch);
+        if a.smp.is_none_or(|s| s == smp) && a.machine.as_deref().is_none_or(|m| m == machine) {
+            println!("== {arch} Linux programs");
+            linux_suite::run(
+                workspace,
+                arch,
+                &image,
+                &symbols,
+                a.filter.as_deref(),
+                a.verbose,
+                &mut tally,
+            )?;
         }
     }
 

@@ -115,9 +115,17 @@ pub fn ensure_qemu(arch: Arch) -> Result<()> {
     if bookworm {
         add_backports_source()?;
     }
-    let log = std::env::temp_dir().join("keel-qemu-install.log");
+    apt_install("QEMU", &install, "2-4 minutes", || {
+        command_exists(arch.qemu_binary())
+    })
+}
+
+/// Run `apt-get update` and `install` (as root) with a spinner and a log;
+/// `done` says whether it worked.
+fn apt_install(what: &str, install: &str, expect: &str, done: impl Fn() -> bool) -> Result<()> {
+    let log = std::env::temp_dir().join(format!("keel-install-{}.log", what.replace(' ', "-")));
     let bar = spinner(format!(
-        "installing QEMU ({install}); this takes 2-4 minutes, log in {}",
+        "installing {what} ({install}); this takes {expect}, log in {}",
         log.display()
     ));
     let logfile = std::fs::File::create(&log)?;
@@ -130,16 +138,57 @@ pub fn ensure_qemu(arch: Arch) -> Result<()> {
             .status()?
             .success())
     };
-    let ok = run("apt-get update")? && run(&install)?;
+    let ok = run("apt-get update")? && run(install)?;
     bar.finish_and_clear();
-    if !ok || !command_exists(arch.qemu_binary()) {
+    if !ok || !done() {
         bail!(
-            "installing QEMU failed; see {} and run: {install}",
+            "installing {what} failed; see {} and run: {install}",
             log.display()
         );
     }
-    eprintln!("installed QEMU");
+    eprintln!("installed {what}");
     Ok(())
+}
+
+/// The C compiler that builds Linux programs for `arch` on this host.
+pub fn c_compiler(arch: Arch) -> String {
+    if Arch::host() == Some(arch) {
+        "gcc".into()
+    } else {
+        format!("{}-gcc", arch.linux_triplet())
+    }
+}
+
+/// Make sure there is a C compiler (with its glibc) for `arch`'s guest
+/// test programs: Debian's gcc or cross gcc, installed when run as root.
+pub fn ensure_c_compiler(arch: Arch) -> Result<()> {
+    let cc = c_compiler(arch);
+    if command_exists(&cc) {
+        return Ok(());
+    }
+    let packages = if Arch::host() == Some(arch) {
+        "gcc libc6-dev".to_string()
+    } else {
+        format!(
+            "gcc-{0} libc6-dev-{1}-cross",
+            arch.linux_triplet(),
+            arch.debian_arch()
+        )
+    };
+    let install = format!("apt-get install -y {packages}");
+    if !is_root() || !command_exists("apt-get") {
+        bail!(
+            "{cc} is not installed; the {arch} guest test programs are built with it. Install it with:
+  sudo apt-get update
+  sudo {install}"
+        );
+    }
+    apt_install(
+        &format!("the {arch} C compiler"),
+        &install,
+        "about a minute",
+        || command_exists(&cc),
+    )
 }
 
 /// Add bookworm-backports to apt's sources, reusing the machine's mirror.

@@ -46,6 +46,8 @@ pub struct Vm {
     pub cmdline: String,
     /// Pass the terminal's input to the guest console.
     pub interactive: bool,
+    /// Initial ramdisk (the app's files).
+    pub initrd: Option<PathBuf>,
 }
 
 impl Vm {
@@ -82,6 +84,9 @@ impl Vm {
             Arch::Ppc64 => ppc64::args(self, &machine)?,
         });
         args.extend(["-kernel".into(), self.image.display().to_string()]);
+        if let Some(initrd) = &self.initrd {
+            args.extend(["-initrd".into(), initrd.display().to_string()]);
+        }
         let mut cmdline = self.cmdline.clone();
         if let Some(extra) = self.platform_cmdline() {
             cmdline = if cmdline.is_empty() {
