@@ -8,6 +8,8 @@ pub(crate) mod misc;
 mod mm;
 mod poll;
 mod signal;
+#[cfg(test)]
+mod table;
 mod threads;
 mod time;
 
