@@ -43,6 +43,20 @@ pub trait Cpu {
         (0, 0)
     }
 
+    /// The word the scheduler keeps naming the running thread, read with a
+    /// single instruction from a per-CPU slot (x86 `gs:`, aarch64 a system
+    /// register, ppc64 through r13), so a preemption cannot split the read
+    /// from the CPU it belongs to and no interrupt masking is needed.
+    /// `None`: the arch keeps no such slot, and core masks interrupts to
+    /// find the running thread instead.
+    fn running_thread_word() -> Option<usize> {
+        None
+    }
+
+    /// Set the word `running_thread_word` reads (the scheduler calls this on
+    /// every switch, interrupts masked).
+    fn set_running_thread_word(_word: usize) {}
+
     /// Walk a frame-pointer chain for a backtrace, starting at frame pointer
     /// `start` (0 = the caller's own frame): calls `visit` with each return
     /// address, innermost first, until it returns false or the chain ends.

@@ -64,6 +64,14 @@ macro_rules! export_arch {
                 <$arch>::elf_hwcaps()
             }
             #[unsafe(no_mangle)]
+            fn __keel_running_thread_word() -> Option<usize> {
+                <$arch>::running_thread_word()
+            }
+            #[unsafe(no_mangle)]
+            fn __keel_set_running_thread_word(word: usize) {
+                <$arch>::set_running_thread_word(word)
+            }
+            #[unsafe(no_mangle)]
             fn __keel_walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool) {
                 <$arch>::walk_stack(start, visit)
             }

@@ -34,6 +34,8 @@ unsafe extern "Rust" {
     safe fn __keel_cpu_features(out: &mut dyn fmt::Write) -> fmt::Result;
     safe fn __keel_hardware_random() -> Option<u64>;
     safe fn __keel_elf_hwcaps() -> (u64, u64);
+    safe fn __keel_running_thread_word() -> Option<usize>;
+    safe fn __keel_set_running_thread_word(word: usize);
     safe fn __keel_walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool);
 
     safe fn __keel_fp_state_layout() -> Layout;
@@ -392,6 +394,16 @@ pub fn hardware_random() -> Option<u64> {
 /// See [`crate::Cpu::elf_hwcaps`].
 pub fn elf_hwcaps() -> (u64, u64) {
     __keel_elf_hwcaps()
+}
+/// See [`crate::Cpu::running_thread_word`].
+#[inline]
+pub fn running_thread_word() -> Option<usize> {
+    __keel_running_thread_word()
+}
+/// See [`crate::Cpu::set_running_thread_word`].
+#[inline]
+pub fn set_running_thread_word(word: usize) {
+    __keel_set_running_thread_word(word)
 }
 /// See [`crate::App::app_cmpxchg_u32`].
 ///

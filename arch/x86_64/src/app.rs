@@ -263,12 +263,28 @@ pub unsafe fn app_copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
 
 /// Set the app's FS base (TLS) for the running thread.
 pub fn set_fs_base(value: u64) {
-    wrmsr(IA32_FS_BASE, value);
+    if cpu::FSGSBASE.load(core::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: CR4.FSGSBASE is on; only the FS base changes.
+        unsafe {
+            core::arch::asm!("wrfsbase {}", in(reg) value, options(nostack, preserves_flags))
+        };
+    } else {
+        wrmsr(IA32_FS_BASE, value);
+    }
 }
 
 /// The running thread's FS base.
 pub fn fs_base() -> u64 {
-    rdmsr(IA32_FS_BASE)
+    if cpu::FSGSBASE.load(core::sync::atomic::Ordering::Relaxed) {
+        let v: u64;
+        // SAFETY: CR4.FSGSBASE is on; reads the FS base.
+        unsafe {
+            core::arch::asm!("rdfsbase {}", out(reg) v, options(nostack, nomem, preserves_flags))
+        };
+        v
+    } else {
+        rdmsr(IA32_FS_BASE)
+    }
 }
 
 // Linux's x86_64 signal frame FP area: the FXSAVE/XSAVE image, with

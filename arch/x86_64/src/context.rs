@@ -22,10 +22,7 @@ keel_x86_64_switch_xsave:
     push r13
     push r14
     push r15
-    mov ecx, {fs_base}
-    rdmsr
-    shl rdx, 32
-    or rax, rdx
+    call keel_x86_64_read_fs_base
     push rax
     mov r8, [rdi + 8]
     test r8, r8
@@ -53,10 +50,7 @@ keel_x86_64_switch_fxsave:
     push r13
     push r14
     push r15
-    mov ecx, {fs_base}
-    rdmsr
-    shl rdx, 32
-    or rax, rdx
+    call keel_x86_64_read_fs_base
     push rax
     mov r8, [rdi + 8]
     test r8, r8
@@ -72,16 +66,37 @@ keel_x86_64_switch_fxsave:
 
 keel_x86_64_switch_tail:
     pop rax
+    cmp byte ptr [rip + {fsgsbase}], 0
+    je 1f
+    wrfsbase rax
+    jmp 2f
+1:
     mov rdx, rax
     shr rdx, 32
     mov ecx, {fs_base}
     wrmsr
+2:
     pop r15
     pop r14
     pop r13
     pop r12
     pop rbx
     pop rbp
+    ret
+
+    /* rax = FS base; clobbers rcx, rdx. With FSGSBASE on, one
+       instruction instead of an MSR read (which under emulation is a
+       helper call, and under KVM may be an exit). */
+keel_x86_64_read_fs_base:
+    cmp byte ptr [rip + {fsgsbase}], 0
+    je 1f
+    rdfsbase rax
+    ret
+1:
+    mov ecx, {fs_base}
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
     ret
 
     /* First code of a new thread: its entry in r13, argument in r12. */
@@ -92,6 +107,7 @@ keel_x86_64_thread_trampoline:
     jmp r13
 "#,
     fs_base = const IA32_FS_BASE,
+    fsgsbase = sym cpu::FSGSBASE,
 );
 
 unsafe extern "C" {

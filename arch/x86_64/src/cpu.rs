@@ -1,6 +1,7 @@
 //! CPU features: what CPUID reports, and turning on what apps need
-//! (SSE, XSAVE with AVX/AVX-512 state) while keeping what they must not
-//! touch (FSGSBASE, SMEP/SMAP: apps run at CPL0) off.
+//! (SSE, XSAVE with AVX/AVX-512 state) and what makes thread switches cheap
+//! (FSGSBASE, used by the kernel only), while keeping off what apps at CPL0
+//! must not meet (SMEP/SMAP).
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -16,6 +17,9 @@ static X2APIC: AtomicBool = AtomicBool::new(false);
 static TSC_DEADLINE: AtomicBool = AtomicBool::new(false);
 static PAGE_1G: AtomicBool = AtomicBool::new(false);
 static HYPERVISOR: AtomicBool = AtomicBool::new(false);
+/// CR4.FSGSBASE is on: the kernel moves FS bases with RDFSBASE/WRFSBASE.
+/// (Apps are not told through AT_HWCAP2: GS belongs to the kernel.)
+pub static FSGSBASE: AtomicBool = AtomicBool::new(false);
 
 /// Enable FP/SIMD state for apps on the calling CPU. The first call also
 /// records the features (all CPUs of a VM are alike).
@@ -30,6 +34,14 @@ pub fn init_this_cpu() {
         .get_extended_processor_and_feature_identifiers()
         .is_some_and(|e| e.has_1gib_pages());
     PAGE_1G.store(gb, Ordering::Relaxed);
+    if cpuid
+        .get_extended_feature_info()
+        .is_some_and(|e| e.has_fsgsbase())
+    {
+        // SAFETY: the CPU supports it; it only makes four instructions legal.
+        unsafe { Cr4::update(|c| c.insert(Cr4Flags::FSGSBASE)) };
+        FSGSBASE.store(true, Ordering::Relaxed);
+    }
 
     // SAFETY: enabling SSE only changes how FP/SIMD instructions behave; the
     // kernel itself is compiled soft-float and never uses them.

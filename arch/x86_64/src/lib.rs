@@ -86,6 +86,14 @@ impl Cpu for X86_64 {
     fn hardware_random() -> Option<u64> {
         cpu::hardware_random()
     }
+    #[inline]
+    fn running_thread_word() -> Option<usize> {
+        Some(percpu::running_thread())
+    }
+    #[inline]
+    fn set_running_thread_word(word: usize) {
+        percpu::set_running_thread(word);
+    }
     fn elf_hwcaps() -> (u64, u64) {
         // AT_HWCAP is CPUID.1 EDX on x86_64; HWCAP2 bit 1 (FSGSBASE) stays
         // clear because Keel keeps FSGSBASE off.

@@ -36,6 +36,8 @@ pub struct PerCpu {
     pub scratch: usize,
     /// Dense CPU index.
     pub index: usize,
+    /// Core's word naming the running thread (see `Cpu::running_thread_word`).
+    pub running_thread: usize,
     /// Local APIC id.
     pub apic_id: u32,
     tss: TaskStateSegment,
@@ -49,6 +51,8 @@ pub const OFFSET_KSTACK_TOP: usize = offset_of!(PerCpu, kstack_top);
 pub const OFFSET_KSTACK_BOTTOM: usize = offset_of!(PerCpu, kstack_bottom);
 /// See [`OFFSET_KSTACK_TOP`].
 pub const OFFSET_INDEX: usize = offset_of!(PerCpu, index);
+/// See [`OFFSET_KSTACK_TOP`].
+pub const OFFSET_RUNNING_THREAD: usize = offset_of!(PerCpu, running_thread);
 
 const _: () = assert!(OFFSET_KSTACK_TOP == 8 && OFFSET_KSTACK_BOTTOM == 16 && OFFSET_INDEX == 32);
 
@@ -71,6 +75,7 @@ impl PerCpu {
             kstack_bottom: 0,
             scratch: 0,
             index: 0,
+            running_thread: 0,
             apic_id: 0,
             tss: TaskStateSegment::new(),
             gdt: GlobalDescriptorTable::empty(),
@@ -144,6 +149,26 @@ pub fn cpu_index() -> usize {
         asm!("mov {}, gs:[{off}]", out(reg) v, off = const OFFSET_INDEX, options(nostack, readonly, preserves_flags))
     };
     v
+}
+
+/// The running thread's word (one `gs:` load: never torn by a migration).
+#[inline]
+pub fn running_thread() -> usize {
+    let v: usize;
+    // SAFETY: as in `cpu_index`.
+    unsafe {
+        asm!("mov {}, gs:[{off}]", out(reg) v, off = const OFFSET_RUNNING_THREAD, options(nostack, readonly, preserves_flags))
+    };
+    v
+}
+
+/// Set the running thread's word.
+#[inline]
+pub fn set_running_thread(word: usize) {
+    // SAFETY: as in `cpu_index`; the slot is this CPU's own.
+    unsafe {
+        asm!("mov gs:[{off}], {}", in(reg) word, off = const OFFSET_RUNNING_THREAD, options(nostack, preserves_flags))
+    };
 }
 
 /// The calling CPU's block.
