@@ -31,6 +31,9 @@ pub struct CpuSched {
     pub(crate) need_resched: AtomicBool,
     /// End of the running thread's time slice (monotonic ns).
     pub(crate) slice_end: AtomicU64,
+    /// The deadline the hardware timer is armed with (`NOT_ARMED`: none),
+    /// so rearming it with the same value costs nothing.
+    pub(crate) armed: AtomicU64,
     /// When the running thread was switched in.
     pub(crate) switched_in_at: AtomicU64,
     /// Running thread; the slot owns one strong count.
@@ -60,6 +63,7 @@ impl CpuSched {
             idle: AtomicBool::new(false),
             need_resched: AtomicBool::new(false),
             slice_end: AtomicU64::new(0),
+            armed: AtomicU64::new(super::NOT_ARMED),
             switched_in_at: AtomicU64::new(0),
             current: AtomicPtr::new(ptr::null_mut()),
             idle_thread: SpinLock::new(None),
@@ -86,9 +90,9 @@ impl CpuSched {
 
     /// Make `t` the running thread; returns the previous one (its slot count).
     pub(crate) fn set_current(&self, t: Arc<Thread>) -> Option<Arc<Thread>> {
-        let old = self
-            .current
-            .swap(Arc::into_raw(t).cast_mut(), Ordering::AcqRel);
+        let raw = Arc::into_raw(t).cast_mut();
+        machine::set_running_thread_word(raw as usize);
+        let old = self.current.swap(raw, Ordering::AcqRel);
         // SAFETY: a non-null `old` came from `Arc::into_raw` and carried the
         // slot's strong count, which we now take back.
         (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })

@@ -41,6 +41,16 @@ pub const TIME_SLICE_NS: u64 = 4_000_000;
 /// between finding this CPU and reading its slot could migrate the thread
 /// and return another CPU's thread.
 pub fn current() -> Arc<Thread> {
+    if let Some(word) = machine::running_thread_word().filter(|&w| w != 0) {
+        let p = word as *const Thread;
+        // SAFETY: the word is the `Arc::into_raw` pointer of this CPU's
+        // running thread (set with the current slot, which holds a strong
+        // count); the thread reading it *is* that thread, alive while it runs.
+        return unsafe {
+            Arc::increment_strong_count(p);
+            Arc::from_raw(p)
+        };
+    }
     let _irq = IrqGuard::new();
     this_cpu().current()
 }
@@ -370,12 +380,26 @@ fn arm_timer(me: &CpuSched, others_waiting: bool) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    machine::set_timer(deadline);
+    // Timer writes are costly (a VM exit on KVM, an event-loop kick under
+    // TCG), so the hardware is reprogrammed only to fire *earlier*. A later
+    // deadline, or none, leaves the armed one in place: it fires early,
+    // `on_timer` finds nothing due and arms the real deadline then. Slices
+    // renewed on every switch thus cost one write per slice, not per switch.
+    let want = deadline.unwrap_or(NOT_ARMED);
+    if want < me.armed.load(Ordering::Relaxed) {
+        me.armed.store(want, Ordering::Relaxed);
+        machine::set_timer(deadline);
+    }
 }
+
+/// `CpuSched::armed` when the timer is not armed.
+pub(crate) const NOT_ARMED: u64 = u64::MAX;
 
 /// The timer interrupt: wake due sleepers and decide on preemption.
 pub(crate) fn on_timer() {
     let me = this_cpu();
+    // A one-shot timer that fired is no longer armed.
+    me.armed.store(NOT_ARMED, Ordering::Relaxed);
     let now = machine::monotonic_ns();
     loop {
         let due = me.timers.lock().pop_due(now);
