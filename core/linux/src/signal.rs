@@ -7,7 +7,7 @@
 mod frame_x86_64;
 
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use keel_core::app::AppFault;
 use keel_core::memory::app_space::FaultError;
@@ -97,6 +97,44 @@ fn bit(sig: u32) -> u64 {
     1u64 << (sig - 1)
 }
 
+/// Signal work outstanding anywhere: pending signal bits plus temporary
+/// masks to restore. Zero (the usual case) lets every system call return
+/// without looking at its thread's signal state at all.
+pub(crate) static WORK: AtomicUsize = AtomicUsize::new(0);
+
+/// Mark `sig` pending in `set`.
+fn post(set: &AtomicU64, sig: u32) {
+    if set.fetch_or(bit(sig), Ordering::AcqRel) & bit(sig) == 0 {
+        WORK.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Take `sig` from `set`; false if another thread took it first.
+fn take(set: &AtomicU64, sig: u32) -> bool {
+    let had = set.fetch_and(!bit(sig), Ordering::AcqRel) & bit(sig) != 0;
+    if had {
+        WORK.fetch_sub(1, Ordering::AcqRel);
+    }
+    had
+}
+
+/// Take the calling thread's saved mask (set by a call that waited with a
+/// temporary one), if any.
+fn take_saved_mask(lt: &LinuxThread) -> Option<u64> {
+    let m = lt.saved_mask.lock().take();
+    if m.is_some() {
+        WORK.fetch_sub(1, Ordering::AcqRel);
+    }
+    m
+}
+
+/// A thread is ending: its pending signals and saved mask go with it.
+pub(crate) fn forget_thread(lt: &LinuxThread) {
+    let left = lt.pending.swap(0, Ordering::AcqRel).count_ones() as usize;
+    WORK.fetch_sub(left, Ordering::AcqRel);
+    take_saved_mask(lt);
+}
+
 /// What a signal does by default.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Default {
@@ -134,6 +172,9 @@ const SI_TKILL: i32 = -6;
 /// Whether the calling thread has a signal pending that it does not block
 /// (a blocking call should give up with EINTR).
 pub fn interrupted() -> bool {
+    if WORK.load(Ordering::Acquire) == 0 {
+        return false;
+    }
     let Some(lt) = thread::try_current() else {
         return false;
     };
@@ -176,7 +217,7 @@ pub fn send_to_thread(tid: u32, sig: u32, from_pid: u32) -> Result<(), crate::er
         return Ok(());
     }
     let _ = from_pid;
-    lt.pending.fetch_or(bit(sig), Ordering::AcqRel);
+    post(&lt.pending, sig);
     kick(&lt, core.as_ref());
     Ok(())
 }
@@ -184,7 +225,7 @@ pub fn send_to_thread(tid: u32, sig: u32, from_pid: u32) -> Result<(), crate::er
 /// Send `sig` to the process (kill): any thread not blocking it takes it.
 pub fn send_to_process(sig: u32) {
     let p = process::get();
-    p.pending.fetch_or(bit(sig), Ordering::AcqRel);
+    post(&p.pending, sig);
     let threads: alloc::vec::Vec<_> = p.threads.lock().values().cloned().collect();
     match threads.iter().find(|(lt, _)| lt.mask() & bit(sig) == 0) {
         Some((lt, core)) => kick(lt, core.as_ref()),
@@ -198,7 +239,7 @@ pub fn send_to_process(sig: u32) {
 /// Raise `sig` on the calling thread (SIGPIPE from a write, abort()).
 pub fn raise_on_current(sig: u32) {
     if let Some(lt) = thread::try_current() {
-        lt.pending.fetch_or(bit(sig), Ordering::AcqRel);
+        post(&lt.pending, sig);
     }
 }
 
@@ -213,6 +254,9 @@ pub fn terminate(sig: u32, why: &str) -> ! {
 /// system-call return with the app's registers), then put back a mask a
 /// call replaced for its duration.
 pub fn deliver_pending(frame: &mut AppFrame) {
+    if WORK.load(Ordering::Acquire) == 0 {
+        return;
+    }
     let Some(lt) = thread::try_current() else {
         return;
     };
@@ -231,7 +275,7 @@ pub fn deliver_pending(frame: &mut AppFrame) {
         }
         let sig = set.trailing_zeros() + 1;
         let source = if from_thread { &lt.pending } else { &p.pending };
-        if source.fetch_and(!bit(sig), Ordering::AcqRel) & bit(sig) == 0 {
+        if !take(source, sig) {
             continue; // another thread took it
         }
         let info = SigInfo {
@@ -244,7 +288,7 @@ pub fn deliver_pending(frame: &mut AppFrame) {
             break;
         }
     }
-    if let Some(m) = lt.saved_mask.lock().take() {
+    if let Some(m) = take_saved_mask(&lt) {
         lt.sigmask.store(m, Ordering::Release);
     }
 }
@@ -261,7 +305,7 @@ pub fn take_pending(set: u64) -> Option<SigInfo> {
                 break;
             }
             let sig = ready.trailing_zeros() + 1;
-            if source.fetch_and(!bit(sig), Ordering::AcqRel) & bit(sig) != 0 {
+            if take(source, sig) {
                 return Some(SigInfo {
                     signo: sig,
                     code,
@@ -315,7 +359,7 @@ fn deliver(lt: &Arc<LinuxThread>, frame: &mut AppFrame, info: SigInfo, why: &str
             // The frame keeps the mask to return to; the handler runs with
             // the one in force now (maybe a call's temporary one) plus its own.
             let running_mask = lt.mask();
-            let old_mask = lt.saved_mask.lock().take().unwrap_or(running_mask);
+            let old_mask = take_saved_mask(lt).unwrap_or(running_mask);
             if !setup_frame(lt, frame, &act, info, old_mask) {
                 // The app's stack cannot take the frame: Linux kills with SIGSEGV.
                 terminate(SIGSEGV, "no room for a signal frame on the stack");

@@ -88,7 +88,11 @@ impl LinuxThread {
     /// then, or is saved in the frame of a handler that runs first).
     pub fn set_temporary_mask(&self, mask: u64) {
         let old = self.sigmask.swap(mask, Ordering::AcqRel);
-        self.saved_mask.lock().get_or_insert(old);
+        let mut saved = self.saved_mask.lock();
+        if saved.is_none() {
+            *saved = Some(old);
+            crate::signal::WORK.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 

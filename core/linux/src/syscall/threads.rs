@@ -191,6 +191,7 @@ pub fn exit_thread(status: u32) -> ! {
     if clear != 0 && mem::write_u32(clear, 0).is_ok() {
         futex::wake(clear, 1, u32::MAX);
     }
+    crate::signal::forget_thread(&lt);
     process::get().remove_thread(lt.tid, status, keel_core::sched::current_runtime_ns());
     drop(lt);
     keel_core::sched::exit(keel_core::sched::ExitReason::Returned)
