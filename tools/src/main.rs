@@ -5,12 +5,14 @@
 
 mod arch;
 mod bench;
+mod bench_syscall;
 mod cargo;
 mod empty_kernel;
 mod guest_programs;
 mod harness;
 mod initrd;
 mod libs;
+mod linux_baseline;
 mod linux_suite;
 mod protocol;
 mod qemu;
@@ -134,6 +136,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
         smp: u32,
     },
+    /// Null system call and futex ping-pong, Keel vs a Linux guest.
+    Syscall {
+        /// Architecture [default: the host's].
+        #[arg(long, value_enum)]
+        arch: Option<Arch>,
+        /// Boots of each kernel.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=50))]
+        boots: u64,
+        /// Number of virtual CPUs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        smp: u32,
+    },
 }
 
 /// Accept `512`, `512M`, `2G` (QEMU's syntax); refuse anything else.
@@ -234,6 +248,21 @@ fn dispatch(cli: Cli) -> Result<i32> {
             run::run(&vm, a.timeout.map(Duration::from_secs))
         }
         Command::Test(a) => test(&workspace, a),
+        Command::Bench {
+            what: BenchCommand::Syscall { arch, boots, smp },
+        } => {
+            let arch = arch.map_or_else(host_arch, Ok)?;
+            prepare(&workspace, &[arch])?;
+            bench_syscall::run(
+                &workspace,
+                &bench_syscall::SyscallBench {
+                    arch,
+                    boots: boots as usize,
+                    smp,
+                },
+            )?;
+            Ok(0)
+        }
         Command::Bench {
             what:
                 BenchCommand::Boot {

@@ -7,6 +7,8 @@ mod aarch64;
 mod ppc64;
 mod x86_64;
 
+pub use x86_64::QBOOT;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -147,16 +149,21 @@ impl Session {
     /// Start QEMU for `vm`.
     pub fn start(vm: &Vm) -> Result<Self> {
         let mut cmd = vm.command()?;
-        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         cmd.stdin(if vm.interactive {
             Stdio::inherit()
         } else {
             Stdio::null()
         });
+        Self::spawn(cmd)
+    }
+
+    /// Start an arbitrary QEMU command line (a Linux baseline guest).
+    pub fn spawn(mut cmd: Command) -> Result<Self> {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let started = Instant::now();
         let mut child = cmd
             .spawn()
-            .with_context(|| format!("could not start {}", vm.arch.qemu_binary()))?;
+            .with_context(|| format!("could not start {}", cmd.get_program().to_string_lossy()))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = channel();
         std::thread::spawn(move || {
