@@ -86,7 +86,7 @@ pub mod object_type {
     /// Origin clones (ZAP).
     pub const DSL_CLONES: u8 = 52;
     /// "New" type encoding: a metadata ZAP (features maps).
-    pub const ZAP_METADATA: u8 = 0x80 | 0x40 | 3;
+    pub const ZAP_METADATA: u8 = 0x80 | 0x40 | 4;
 }
 
 /// A decoded dnode.

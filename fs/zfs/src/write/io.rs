@@ -1,0 +1,143 @@
+//! Block I/O for one transaction group: write a block (allocating space,
+//! or rewriting in place a block this txg already wrote), free a block
+//! (at once if born in this txg, otherwise deferred), read verified
+//! blocks, and count the space each change adds or releases.
+
+use alloc::vec::Vec;
+
+use super::alloc::Allocator;
+use crate::blkptr::{BlockPointer, Dva};
+use crate::bytes::round_up;
+use crate::checksum::{self, ChecksumKind};
+use crate::compress::CompressKind;
+use crate::device::BlockDevice;
+use crate::error::{Error, Result};
+use crate::label::ALLOCATABLE_START;
+use crate::read::{BlockReader, read_verified};
+
+/// Space born and freed, for DSL accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpaceDelta {
+    /// Allocated bytes added minus removed.
+    pub allocated: i64,
+    /// Physical bytes added minus removed.
+    pub physical: i64,
+    /// Logical bytes added minus removed.
+    pub logical: i64,
+}
+
+impl SpaceDelta {
+    fn add(&mut self, bp: &BlockPointer, sign: i64) {
+        self.allocated += sign * bp.allocated() as i64;
+        self.physical += sign * bp.psize() as i64;
+        self.logical += sign * bp.lsize() as i64;
+    }
+}
+
+/// Everything block writes need: the device, the allocator, the txg.
+pub struct Io<'a, D: BlockDevice> {
+    /// The vdev.
+    pub device: &'a mut D,
+    /// Space.
+    pub alloc: &'a mut Allocator,
+    /// The txg being synced (or open, for reads).
+    pub txg: u64,
+    /// Blocks of objects whose birth is at most this belong to a snapshot.
+    pub snapshot_txg: u64,
+    /// Space accounting since the last reset.
+    pub delta: SpaceDelta,
+}
+
+impl<D: BlockDevice> Io<'_, D> {
+    /// Write `data` (a multiple of 512 bytes) as a block of `object_type`
+    /// at `level`. `old` is the pointer it replaces: a block this txg wrote
+    /// with the same size is overwritten in place, anything else is freed.
+    pub fn write_block(
+        &mut self,
+        data: &[u8],
+        object_type: u8,
+        level: u8,
+        fill: u64,
+        old: &BlockPointer,
+    ) -> Result<BlockPointer> {
+        let psize = data.len() as u64;
+        if psize == 0 || psize % 512 != 0 || psize > 128 * 1024 {
+            return Err(Error::InvalidArgument(alloc::format!("block size {psize}")));
+        }
+        let asize = round_up(psize, 1 << self.alloc.ashift);
+        let reuse = !old.is_hole()
+            && !old.is_embedded()
+            && old.birth() == self.txg
+            && old.psize() == psize
+            && old.dva(0).asize == asize
+            && old.dva(1).is_empty();
+        let offset = if reuse {
+            self.delta.add(old, -1);
+            old.dva(0).offset
+        } else {
+            self.free(old)?;
+            self.alloc.allocate(asize)?
+        };
+        self.device.write_at(ALLOCATABLE_START + offset, data)?;
+        let mut bp = BlockPointer::HOLE;
+        bp.set_dva(
+            0,
+            Dva {
+                vdev: 0,
+                offset,
+                asize,
+                gang: false,
+            },
+        );
+        bp.set_sizes(psize, psize);
+        bp.set_checksum_kind(ChecksumKind::Fletcher4);
+        bp.set_compress(CompressKind::Off);
+        bp.set_object_type(object_type);
+        bp.set_level(level);
+        bp.set_little_endian();
+        bp.set_birth(self.txg);
+        bp.set_fill(fill);
+        bp.set_checksum(checksum::fletcher4(data));
+        self.delta.add(&bp, 1);
+        Ok(bp)
+    }
+
+    /// Release the space of `bp` (no-op for holes and embedded pointers).
+    pub fn free(&mut self, bp: &BlockPointer) -> Result<()> {
+        if bp.is_hole() || bp.is_embedded() {
+            return Ok(());
+        }
+        if bp.birth() <= self.snapshot_txg {
+            return Err(Error::unsupported(alloc::format!(
+                "freeing a block a snapshot still references ({bp}); pools with snapshots are read-only here"
+            )));
+        }
+        for i in 0..3 {
+            let dva = bp.dva(i);
+            if dva.is_empty() {
+                continue;
+            }
+            if dva.gang {
+                return Err(Error::unsupported("freeing a gang block"));
+            }
+            if bp.birth() == self.txg {
+                self.alloc.free_now(dva.offset, dva.asize)?;
+            } else {
+                self.alloc.free_deferred(dva.offset, dva.asize, self.txg)?;
+            }
+        }
+        self.delta.add(bp, -1);
+        Ok(())
+    }
+
+    /// Take the accumulated delta and start a new one.
+    pub fn take_delta(&mut self) -> SpaceDelta {
+        core::mem::take(&mut self.delta)
+    }
+}
+
+impl<D: BlockDevice> BlockReader for Io<'_, D> {
+    fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
+        read_verified(self.device, bp)
+    }
+}

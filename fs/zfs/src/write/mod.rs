@@ -1,0 +1,14 @@
+//! Writing pools: creation, copy-on-write transaction groups, and the
+//! ZPL operations (files, directories, symlinks, hard links, rename,
+//! truncate, attributes) that change them.
+
+pub mod alloc;
+pub mod io;
+pub mod objset;
+pub mod tree;
+pub mod pool;
+pub mod spacemaps;
+pub mod zpl;
+
+pub use pool::{CreateOptions, PoolWriter};
+pub use zpl::NewKind;

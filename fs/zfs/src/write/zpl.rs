@@ -1,0 +1,547 @@
+//! ZPL changes on one filesystem: create files, directories and symlinks,
+//! hard links, unlink, rmdir, rename, write, truncate and attribute
+//! updates, keeping directory sizes, link counts and parents right.
+
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::objset::ObjsetState;
+use crate::blkptr::BlockPointer;
+use crate::dnode::{Dnode, object_type};
+use crate::error::{Error, Result};
+use crate::objset::{ObjsetPhys, objset_type};
+use crate::read::BlockReader;
+use crate::read::zpl::{FileKind, MASTER_NODE, split_dirent};
+use crate::sa::{self, Attributes, SaTable, Timestamp};
+use crate::zap::ZapValue;
+
+/// Largest data block of a file.
+pub const MAX_BLOCK: u32 = 128 * 1024;
+/// Room for attributes in a ZPL dnode (one block pointer).
+const BONUS_ROOM: usize = crate::dnode::MAX_BONUS;
+/// Longest name in a directory.
+pub const NAME_MAX: usize = 255;
+
+/// What to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewKind<'a> {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symlink to this target.
+    Symlink(&'a [u8]),
+}
+
+/// The root filesystem as the writer sees it.
+#[derive(Debug, Clone)]
+pub struct ZplState {
+    /// Its object set.
+    pub objset: ObjsetState,
+    /// Root directory object.
+    pub root: u64,
+    /// Blocks born at or before this txg belong to a snapshot.
+    pub snapshot_txg: u64,
+    sa: SaTable,
+    /// Time stamp for changes.
+    pub now: Timestamp,
+    /// The open txg (generation numbers of new objects).
+    pub txg: u64,
+}
+
+fn zpl_dnode(object_type: u8, bonus: Vec<u8>) -> Dnode {
+    let mut d = Dnode::new(object_type, 512, object_type::SA, bonus);
+    d.blkptrs = vec![BlockPointer::HOLE];
+    d
+}
+
+fn layout_u16s(layout: &[u16]) -> ZapValue {
+    ZapValue {
+        int_size: 2,
+        ints: layout.iter().map(|&a| u64::from(a)).collect(),
+    }
+}
+
+fn symlink_layout() -> Vec<u16> {
+    let mut l = sa::LAYOUT_DEFAULT.to_vec();
+    l.push(sa::attr::SYMLINK);
+    l
+}
+
+fn check_name(name: &[u8]) -> Result<()> {
+    if name.is_empty() || name.len() > NAME_MAX || name == b"." || name == b".." || name.iter().any(|&b| b == b'/' || b == 0) {
+        return Err(Error::InvalidName);
+    }
+    Ok(())
+}
+
+fn dirent_type(mode: u64) -> u64 {
+    (mode >> 12) & 0xf
+}
+
+impl ZplState {
+    /// A stand-in until the real state is built.
+    pub fn placeholder() -> ZplState {
+        ZplState {
+            objset: ObjsetState::new(objset_type::ZFS, 0),
+            root: 0,
+            snapshot_txg: 0,
+            sa: SaTable::default(),
+            now: Timestamp::default(),
+            txg: 0,
+        }
+    }
+
+    /// A new ZPL 5 filesystem with an empty root directory.
+    pub fn new_filesystem(seed: u64, now: Timestamp) -> Result<ZplState> {
+        let mut objset = ObjsetState::new(objset_type::ZFS, seed);
+        let mut r = NoDisk;
+        let master = objset.create_zap(object_type::MASTER_NODE, 0, Vec::new());
+        debug_assert_eq!(master, MASTER_NODE);
+        let sa_master = objset.create_zap(object_type::SA_MASTER_NODE, 0, Vec::new());
+        let layouts = objset.create_zap(object_type::SA_ATTR_LAYOUTS, 0, Vec::new());
+        let registry = objset.create_zap(object_type::SA_ATTR_REGISTRATION, 0, Vec::new());
+        let mut registry_entries = Vec::new();
+        for (name, value) in sa::registry_entries() {
+            objset.zap_set(&mut r, registry, name.as_bytes(), ZapValue::u64(value))?;
+            registry_entries.push((name.as_bytes().to_vec(), ZapValue::u64(value)));
+        }
+        let layout_entries = vec![
+            (b"2".to_vec(), layout_u16s(&sa::LAYOUT_DEFAULT)),
+            (b"3".to_vec(), layout_u16s(&symlink_layout())),
+        ];
+        for (name, value) in &layout_entries {
+            objset.zap_set(&mut r, layouts, name, value.clone())?;
+        }
+        objset.zap_set(&mut r, sa_master, b"LAYOUTS", ZapValue::u64(layouts))?;
+        objset.zap_set(&mut r, sa_master, b"REGISTRY", ZapValue::u64(registry))?;
+        let mut state = ZplState {
+            objset,
+            root: 0,
+            snapshot_txg: super::pool::ORIGIN_TXG,
+            sa: SaTable::from_zaps(&registry_entries, &layout_entries)?,
+            now,
+            txg: super::pool::CREATION_TXG,
+        };
+        let attrs = state.new_attributes(0o040755, 0, 0, 0);
+        let bonus = sa::encode_bonus(&attrs, BONUS_ROOM)?;
+        let root = state.objset.create_zap_with(zpl_dnode(object_type::DIRECTORY_CONTENTS, bonus));
+        state.set_attributes_raw(&mut r, root, |a| a.parent = root)?;
+        state.root = root;
+        let unlinked = state.objset.create_zap(object_type::UNLINKED_SET, 0, Vec::new());
+        for (name, value) in [
+            ("VERSION", 5),
+            ("SA_ATTRS", sa_master),
+            ("ROOT", root),
+            ("DELETE_QUEUE", unlinked),
+            ("normalization", 0),
+            ("utf8only", 0),
+            ("casesensitivity", 0),
+        ] {
+            state.objset.zap_set(&mut r, MASTER_NODE, name.as_bytes(), ZapValue::u64(value))?;
+        }
+        Ok(state)
+    }
+
+    /// Open the filesystem whose object set `bp` points to.
+    pub fn open<R: BlockReader>(r: &mut R, bp: BlockPointer, seed: u64, snapshot_txg: u64) -> Result<ZplState> {
+        let fs = crate::read::Filesystem::open(r, &bp)?;
+        if fs.version != 5 {
+            return Err(Error::unsupported(alloc::format!("writing ZPL version {}", fs.version)));
+        }
+        let sa = fs.sa.clone().ok_or_else(|| Error::corrupt("ZPL 5 without SA"))?;
+        let expected = [
+            (2u64, sa::LAYOUT_DEFAULT.to_vec()),
+            (3u64, symlink_layout()),
+        ];
+        for (number, layout) in expected {
+            if sa.layouts.get(&number).is_some_and(|l| *l != layout) {
+                return Err(Error::unsupported(alloc::format!("SA layout {number} differs from Keel's")));
+            }
+        }
+        for (number, (name, _, _)) in sa::ZPL_ATTRIBUTES.iter().enumerate() {
+            if sa.number(name) != Some(number as u16) {
+                return Err(Error::unsupported(alloc::format!("SA attribute {name} is not number {number}")));
+            }
+        }
+        let phys: ObjsetPhys = fs.objset.clone();
+        let mut objset = ObjsetState::open(phys, bp, 1, seed);
+        objset.next_object = objset.scan_next_object(r)?;
+        Ok(ZplState {
+            objset,
+            root: fs.root,
+            snapshot_txg,
+            sa,
+            now: Timestamp::default(),
+            txg: 0,
+        })
+    }
+
+    fn new_attributes(&self, mode: u64, uid: u64, gid: u64, parent: u64) -> Attributes {
+        let is_dir = mode & 0o170000 == 0o040000;
+        Attributes {
+            mode,
+            size: if is_dir { 2 } else { 0 },
+            generation: self.txg,
+            uid,
+            gid,
+            parent,
+            flags: sa::DEFAULT_FLAGS,
+            atime: self.now,
+            mtime: self.now,
+            ctime: self.now,
+            crtime: self.now,
+            links: if is_dir { 2 } else { 1 },
+            rdev: 0,
+            symlink: None,
+        }
+    }
+
+    /// Attributes of `object`.
+    pub fn attributes<R: BlockReader>(&self, r: &mut R, object: u64) -> Result<Attributes> {
+        let d = self.objset.dnode(r, object)?;
+        match d.bonus_type {
+            object_type::SA => {
+                let mut values = BTreeMap::new();
+                self.sa.decode(&d.bonus, &mut values)?;
+                if let Some(spill) = &d.spill
+                    && !spill.is_hole()
+                {
+                    self.sa.decode(&r.read_block(spill)?, &mut values)?;
+                }
+                self.sa.attributes_from(&values)
+            }
+            object_type::ZNODE => sa::decode_znode(&d.bonus),
+            _ => Err(Error::corrupt("not a ZPL object")),
+        }
+    }
+
+    fn set_attributes_raw<R: BlockReader>(&mut self, r: &mut R, object: u64, f: impl FnOnce(&mut Attributes)) -> Result<()> {
+        let mut a = self.attributes(r, object)?;
+        f(&mut a);
+        let bonus = sa::encode_bonus(&a, BONUS_ROOM)?;
+        let d = self.objset.dnode_mut(r, object)?;
+        if d.spill.is_some() {
+            return Err(Error::unsupported("objects with spill blocks"));
+        }
+        d.bonus_type = object_type::SA;
+        d.bonus = bonus;
+        Ok(())
+    }
+
+    /// Change attributes of `object` (ctime is set to now).
+    pub fn set_attributes<R: BlockReader>(&mut self, r: &mut R, object: u64, f: impl FnOnce(&mut Attributes)) -> Result<()> {
+        let now = self.now;
+        self.set_attributes_raw(r, object, |a| {
+            f(a);
+            a.ctime = now;
+        })
+    }
+
+    fn require_dir<R: BlockReader>(&self, r: &mut R, dir: u64) -> Result<()> {
+        if self.objset.dnode(r, dir)?.object_type != object_type::DIRECTORY_CONTENTS {
+            return Err(Error::NotDirectory);
+        }
+        Ok(())
+    }
+
+    /// Look `name` up in `dir`: (object, type nibble).
+    pub fn lookup_entry<R: BlockReader>(&self, r: &mut R, dir: u64, name: &[u8]) -> Result<(u64, u8)> {
+        self.require_dir(r, dir)?;
+        let v = self.objset.zap_get(r, dir, name)?.ok_or(Error::NotFound)?;
+        Ok(split_dirent(v.as_u64().ok_or_else(|| Error::corrupt("directory entry is not a u64"))?))
+    }
+
+    /// Entries of `dir`: name → object.
+    pub fn read_dir<R: BlockReader>(&self, r: &mut R, dir: u64) -> Result<Vec<(Vec<u8>, u64, FileKind)>> {
+        self.require_dir(r, dir)?;
+        let mut out = Vec::new();
+        for (name, v) in self.objset.zap_list(r, dir)? {
+            let (object, t) = split_dirent(v.as_u64().ok_or_else(|| Error::corrupt("directory entry is not a u64"))?);
+            out.push((name, object, FileKind::from_dirent_type(t)));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    fn add_entry<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8], object: u64, mode: u64, is_dir: bool) -> Result<()> {
+        let value = (dirent_type(mode) << 60) | object;
+        self.objset.zap_set(r, dir, name, ZapValue::u64(value))?;
+        let now = self.now;
+        self.set_attributes_raw(r, dir, |a| {
+            a.size += 1;
+            if is_dir {
+                a.links += 1;
+            }
+            a.mtime = now;
+            a.ctime = now;
+        })
+    }
+
+    fn remove_entry<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8], is_dir: bool) -> Result<()> {
+        if !self.objset.zap_remove(r, dir, name)? {
+            return Err(Error::NotFound);
+        }
+        let now = self.now;
+        self.set_attributes_raw(r, dir, |a| {
+            a.size = a.size.saturating_sub(1).max(2);
+            if is_dir {
+                a.links = a.links.saturating_sub(1).max(2);
+            }
+            a.mtime = now;
+            a.ctime = now;
+        })
+    }
+
+    /// Create `name` in `dir`.
+    pub fn create<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8], kind: NewKind<'_>, perm: u64, uid: u64, gid: u64) -> Result<u64> {
+        check_name(name)?;
+        self.require_dir(r, dir)?;
+        if self.objset.zap_get(r, dir, name)?.is_some() {
+            return Err(Error::Exists);
+        }
+        let (type_bits, object_type) = match kind {
+            NewKind::File => (0o100000, object_type::PLAIN_FILE_CONTENTS),
+            NewKind::Directory => (0o040000, object_type::DIRECTORY_CONTENTS),
+            NewKind::Symlink(_) => (0o120000, object_type::PLAIN_FILE_CONTENTS),
+        };
+        let mode = type_bits | (perm & 0o7777);
+        let mut attrs = self.new_attributes(mode, uid, gid, dir);
+        if let NewKind::Symlink(target) = kind {
+            if target.is_empty() || target.len() > 4095 {
+                return Err(Error::InvalidArgument("symlink target length".into()));
+            }
+            attrs.size = target.len() as u64;
+            attrs.symlink = Some(target.to_vec());
+        }
+        let bonus = sa::encode_bonus(&attrs, BONUS_ROOM).map_err(|_| {
+            Error::unsupported("symlink targets longer than 144 bytes (they need a spill block, not written yet)")
+        })?;
+        let dnode = zpl_dnode(object_type, bonus);
+        let object = if kind == NewKind::Directory {
+            self.objset.create_zap_with(dnode)
+        } else {
+            self.objset.create(dnode)
+        };
+        self.add_entry(r, dir, name, object, mode, kind == NewKind::Directory)?;
+        Ok(object)
+    }
+
+    /// Add a hard link `name` in `dir` to file `object`.
+    pub fn link<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8], object: u64) -> Result<()> {
+        check_name(name)?;
+        let a = self.attributes(r, object)?;
+        if FileKind::from_mode(a.mode) == FileKind::Directory {
+            return Err(Error::InvalidArgument("hard links to directories".into()));
+        }
+        self.require_dir(r, dir)?;
+        if self.objset.zap_get(r, dir, name)?.is_some() {
+            return Err(Error::Exists);
+        }
+        self.add_entry(r, dir, name, object, a.mode, false)?;
+        self.set_attributes(r, object, |a| a.links += 1)
+    }
+
+    fn drop_link<R: BlockReader>(&mut self, r: &mut R, object: u64) -> Result<()> {
+        let a = self.attributes(r, object)?;
+        let is_dir = FileKind::from_mode(a.mode) == FileKind::Directory;
+        if is_dir || a.links <= 1 {
+            self.objset.free_object(r, object)
+        } else {
+            self.set_attributes(r, object, |a| a.links -= 1)
+        }
+    }
+
+    /// Remove a non-directory entry.
+    pub fn unlink<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8]) -> Result<()> {
+        let (object, _) = self.lookup_entry(r, dir, name)?;
+        let a = self.attributes(r, object)?;
+        if FileKind::from_mode(a.mode) == FileKind::Directory {
+            return Err(Error::IsDirectory);
+        }
+        self.remove_entry(r, dir, name, false)?;
+        self.drop_link(r, object)
+    }
+
+    /// Remove an empty directory.
+    pub fn rmdir<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8]) -> Result<()> {
+        let (object, _) = self.lookup_entry(r, dir, name)?;
+        self.require_dir(r, object)?;
+        if !self.objset.zap_list(r, object)?.is_empty() {
+            return Err(Error::NotEmpty);
+        }
+        self.remove_entry(r, dir, name, true)?;
+        self.objset.free_object(r, object)
+    }
+
+    /// Move `from_dir/from` to `to_dir/to`, replacing what is there.
+    pub fn rename<R: BlockReader>(&mut self, r: &mut R, from_dir: u64, from: &[u8], to_dir: u64, to: &[u8]) -> Result<()> {
+        check_name(to)?;
+        let (object, _) = self.lookup_entry(r, from_dir, from)?;
+        self.require_dir(r, to_dir)?;
+        let a = self.attributes(r, object)?;
+        let is_dir = FileKind::from_mode(a.mode) == FileKind::Directory;
+        if is_dir {
+            // Refuse to move a directory below itself.
+            let mut at = to_dir;
+            loop {
+                if at == object {
+                    return Err(Error::InvalidArgument("moving a directory into itself".into()));
+                }
+                if at == self.root {
+                    break;
+                }
+                at = self.attributes(r, at)?.parent;
+            }
+        }
+        if let Ok((existing, _)) = self.lookup_entry(r, to_dir, to) {
+            if existing == object {
+                return Ok(());
+            }
+            let e = self.attributes(r, existing)?;
+            let existing_is_dir = FileKind::from_mode(e.mode) == FileKind::Directory;
+            match (is_dir, existing_is_dir) {
+                (true, true) => self.rmdir(r, to_dir, to)?,
+                (false, false) => self.unlink(r, to_dir, to)?,
+                (true, false) => return Err(Error::NotDirectory),
+                (false, true) => return Err(Error::IsDirectory),
+            }
+        }
+        self.remove_entry(r, from_dir, from, is_dir)?;
+        self.add_entry(r, to_dir, to, object, a.mode, is_dir)?;
+        self.set_attributes(r, object, |a| {
+            if is_dir {
+                a.parent = to_dir;
+            }
+        })
+    }
+
+    /// Grow a single-block file's block to hold `size` bytes (up to 128 KiB).
+    fn fit_block_size<R: BlockReader>(&mut self, r: &mut R, object: u64, size: u64) -> Result<u32> {
+        let d = self.objset.dnode(r, object)?;
+        if d.max_blkid > 0 || u64::from(d.block_size) >= size || d.block_size >= MAX_BLOCK {
+            return Ok(d.block_size);
+        }
+        let new_size = if size <= u64::from(MAX_BLOCK) {
+            crate::bytes::round_up(size, 512) as u32
+        } else {
+            MAX_BLOCK
+        };
+        let old = self.objset.read_block(r, object, 0)?;
+        self.objset.dnode_mut(r, object)?.block_size = new_size;
+        if let Some(mut block) = old {
+            block.resize(new_size as usize, 0);
+            self.objset.write_block(object, 0, block);
+        }
+        Ok(new_size)
+    }
+
+    fn require_file<R: BlockReader>(&self, r: &mut R, object: u64) -> Result<Attributes> {
+        let a = self.attributes(r, object)?;
+        match FileKind::from_mode(a.mode) {
+            FileKind::File => Ok(a),
+            FileKind::Directory => Err(Error::IsDirectory),
+            _ => Err(Error::InvalidArgument("not a regular file".into())),
+        }
+    }
+
+    /// Write `data` at `offset` of file `object`.
+    pub fn write<R: BlockReader>(&mut self, r: &mut R, object: u64, offset: u64, data: &[u8]) -> Result<()> {
+        let a = self.require_file(r, object)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|&e| e <= 1 << 62)
+            .ok_or_else(|| Error::InvalidArgument("offset beyond the largest file".into()))?;
+        let bs = u64::from(self.fit_block_size(r, object, end.max(a.size))?);
+        let mut done = 0usize;
+        while done < data.len() {
+            let at = offset + done as u64;
+            let blkid = at / bs;
+            let within = (at % bs) as usize;
+            let take = (data.len() - done).min(bs as usize - within);
+            let mut block = if within == 0 && take == bs as usize {
+                vec![0u8; bs as usize]
+            } else {
+                self.objset.read_block(r, object, blkid)?.unwrap_or_else(|| vec![0u8; bs as usize])
+            };
+            block[within..within + take].copy_from_slice(&data[done..done + take]);
+            self.objset.write_block(object, blkid, block);
+            done += take;
+        }
+        if end > 0 {
+            let d = self.objset.dnode_mut(r, object)?;
+            d.max_blkid = d.max_blkid.max((end - 1) / bs);
+        }
+        let now = self.now;
+        self.set_attributes_raw(r, object, |a| {
+            a.size = a.size.max(end);
+            a.mtime = now;
+            a.ctime = now;
+        })
+    }
+
+    /// Read from file `object` at `offset`; returns bytes read.
+    pub fn read<R: BlockReader>(&self, r: &mut R, object: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let a = self.require_file(r, object)?;
+        if offset >= a.size {
+            return Ok(0);
+        }
+        let n = buf.len().min((a.size - offset) as usize);
+        let bs = u64::from(self.objset.dnode(r, object)?.block_size.max(512));
+        let mut done = 0;
+        while done < n {
+            let at = offset + done as u64;
+            let within = (at % bs) as usize;
+            let take = (n - done).min(bs as usize - within);
+            match self.objset.read_block(r, object, at / bs)? {
+                Some(b) => buf[done..done + take].copy_from_slice(&b[within..within + take]),
+                None => buf[done..done + take].fill(0),
+            }
+            done += take;
+        }
+        Ok(n)
+    }
+
+    /// Set the size of file `object`, dropping or adding (sparse) bytes.
+    pub fn truncate<R: BlockReader>(&mut self, r: &mut R, object: u64, size: u64) -> Result<()> {
+        let a = self.require_file(r, object)?;
+        if size > 1 << 62 {
+            return Err(Error::InvalidArgument("size beyond the largest file".into()));
+        }
+        if size < a.size {
+            let bs = u64::from(self.objset.dnode(r, object)?.block_size.max(512));
+            if size == 0 {
+                self.objset.clear_blocks_from(object, 0);
+                self.objset.dnode_mut(r, object)?.max_blkid = 0;
+            } else {
+                let last = (size - 1) / bs;
+                self.objset.clear_blocks_from(object, last + 1);
+                if let Some(mut block) = self.objset.read_block(r, object, last)? {
+                    block[(size - last * bs) as usize..].fill(0);
+                    self.objset.write_block(object, last, block);
+                }
+                self.objset.dnode_mut(r, object)?.max_blkid = last;
+            }
+        } else if size > a.size {
+            let bs = u64::from(self.fit_block_size(r, object, size)?);
+            let d = self.objset.dnode_mut(r, object)?;
+            d.max_blkid = d.max_blkid.max((size - 1) / bs);
+        }
+        let now = self.now;
+        self.set_attributes_raw(r, object, |a| {
+            a.size = size;
+            a.mtime = now;
+            a.ctime = now;
+        })
+    }
+}
+
+/// A reader for a filesystem that exists only in memory.
+struct NoDisk;
+
+impl BlockReader for NoDisk {
+    fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
+        Err(Error::corrupt(alloc::format!("unexpected read of {bp} while creating a filesystem")))
+    }
+}
