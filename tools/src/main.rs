@@ -8,8 +8,10 @@ mod bench;
 mod cargo;
 mod empty_kernel;
 mod harness;
+mod image;
 mod protocol;
 mod qemu;
+mod referees;
 mod run;
 mod setup;
 mod symbols;
@@ -41,6 +43,8 @@ enum Command {
     Run(RunArgs),
     /// Run every test: host unit tests, lints, and the in-kernel suites in QEMU.
     Test(TestArgs),
+    /// Write a ZFS pool image holding the app and its files (no guest boot).
+    Image(image::ImageArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -223,6 +227,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             run::run(&vm, a.timeout.map(Duration::from_secs))
         }
         Command::Test(a) => test(&workspace, a),
+        Command::Image(a) => image::run(&a).map(|()| 0),
         Command::Bench {
             what:
                 BenchCommand::Boot {
@@ -302,6 +307,10 @@ fn test(workspace: &Path, a: TestArgs) -> Result<i32> {
                 tally.failures.push(format!("lint {name}"))
             }
         }
+    }
+
+    if a.filter.is_none() {
+        referees::zfs_phase(workspace, &mut tally)?;
     }
 
     let filter = a.filter.clone().unwrap_or_else(|| "all".into());

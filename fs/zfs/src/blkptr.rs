@@ -174,9 +174,8 @@ impl BlockPointer {
 
     /// Checksum algorithm.
     pub fn checksum_kind(&self) -> Result<ChecksumKind> {
-        ChecksumKind::from_u8(self.checksum_raw()).ok_or_else(|| {
-            Error::unsupported(alloc::format!("checksum {}", self.checksum_raw()))
-        })
+        ChecksumKind::from_u8(self.checksum_raw())
+            .ok_or_else(|| Error::unsupported(alloc::format!("checksum {}", self.checksum_raw())))
     }
 
     /// Set the checksum algorithm.
@@ -242,7 +241,11 @@ impl BlockPointer {
 
     /// Number of non-hole level-0 blocks (or allocated dnodes) beneath.
     pub fn fill(&self) -> u64 {
-        if self.is_embedded() { 1 } else { self.words[FILL] }
+        if self.is_embedded() {
+            1
+        } else {
+            self.words[FILL]
+        }
     }
 
     /// Set the fill count.
@@ -401,7 +404,15 @@ mod tests {
         assert_eq!(again.psize(), 0x1_0000);
         assert_eq!(again.checksum_kind().unwrap(), ChecksumKind::Fletcher4);
         assert_eq!(again.compress().unwrap(), CompressKind::Lzjb);
-        assert_eq!((again.object_type(), again.level(), again.birth(), again.fill()), (19, 2, 42, 7));
+        assert_eq!(
+            (
+                again.object_type(),
+                again.level(),
+                again.birth(),
+                again.fill()
+            ),
+            (19, 2, 42, 7)
+        );
         assert!(again.little_endian());
     }
 

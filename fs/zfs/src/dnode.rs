@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::blkptr::{BLKPTR_SIZE, BlockPointer};
-use crate::bytes::{put_u16, put_u64, u16_at, u64_at, u8_at};
+use crate::bytes::{put_u16, put_u64, u8_at, u16_at, u64_at};
 use crate::error::{Error, Result};
 
 /// Size of one dnode slot.
@@ -136,7 +136,11 @@ impl Dnode {
             return Err(Error::corrupt("dnode crosses its block"));
         }
         let flags = u8_at(buf, 7)?;
-        let spill_room = if flags & FLAG_SPILL_BLKPTR != 0 { BLKPTR_SIZE } else { 0 };
+        let spill_room = if flags & FLAG_SPILL_BLKPTR != 0 {
+            BLKPTR_SIZE
+        } else {
+            0
+        };
         if nblkptr == 0 || DNODE_HEADER + nblkptr * BLKPTR_SIZE + spill_room > size {
             return Err(Error::corrupt("dnode block pointer count out of range"));
         }
@@ -187,7 +191,9 @@ impl Dnode {
         let spill_room = if self.spill.is_some() { BLKPTR_SIZE } else { 0 };
         let bonus_at = DNODE_HEADER + self.blkptrs.len() * BLKPTR_SIZE;
         if self.blkptrs.is_empty() || bonus_at + self.bonus.len() + spill_room > DNODE_SIZE {
-            return Err(Error::InvalidArgument("dnode does not fit in 512 bytes".into()));
+            return Err(Error::InvalidArgument(
+                "dnode does not fit in 512 bytes".into(),
+            ));
         }
         b[0] = self.object_type;
         b[1] = self.indirect_shift;
@@ -196,7 +202,12 @@ impl Dnode {
         b[4] = self.bonus_type;
         b[5] = self.checksum;
         b[6] = self.compress;
-        b[7] = self.flags | if self.spill.is_some() { FLAG_SPILL_BLKPTR } else { 0 };
+        b[7] = self.flags
+            | if self.spill.is_some() {
+                FLAG_SPILL_BLKPTR
+            } else {
+                0
+            };
         put_u16(&mut b, 8, (self.block_size / 512) as u16);
         put_u16(&mut b, 10, self.bonus.len() as u16);
         put_u64(&mut b, 16, self.max_blkid);
@@ -261,7 +272,12 @@ mod tests {
 
     #[test]
     fn round_trips_with_bonus_and_spill() {
-        let mut d = Dnode::new(object_type::PLAIN_FILE_CONTENTS, 4096, object_type::SA, vec![9; 100]);
+        let mut d = Dnode::new(
+            object_type::PLAIN_FILE_CONTENTS,
+            4096,
+            object_type::SA,
+            vec![9; 100],
+        );
         assert_eq!(d.blkptrs.len(), 2);
         d.max_blkid = 3;
         d.used = 8192;

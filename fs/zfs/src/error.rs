@@ -1,5 +1,6 @@
 //! Errors: one enum for the whole crate, each mappable to a Linux errno.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 
@@ -18,7 +19,7 @@ pub enum Error {
     /// A block's checksum did not match on every copy.
     Checksum {
         /// The block pointer whose data failed verification.
-        bp: BlockPointer,
+        bp: Box<BlockPointer>,
     },
     /// On-disk data that cannot be right (bad magic, out-of-range field).
     Corrupt(String),

@@ -227,7 +227,9 @@ pub fn read_labels<D: BlockDevice>(dev: &mut D) -> Result<LabelSummary> {
 pub fn config_block(config: &NvList, device_size: u64, index: usize) -> Result<Vec<u8>> {
     let packed = config.encode();
     if packed.len() > CONFIG_SIZE - EMBEDDED_TRAILER {
-        return Err(Error::InvalidArgument("pool configuration too large".into()));
+        return Err(Error::InvalidArgument(
+            "pool configuration too large".into(),
+        ));
     }
     let mut block = vec![0u8; CONFIG_SIZE];
     block[..packed.len()].copy_from_slice(&packed);
@@ -283,9 +285,10 @@ mod tests {
     fn best_uberblock_wins_and_bad_labels_are_tolerated() {
         let size = 16 * 1024 * 1024;
         let mut dev = MemoryDevice::new(size);
-        let config = NvList::new()
-            .with("txg", Value::U64(5))
-            .with("vdev_tree", Value::List(NvList::new().with("ashift", Value::U64(12))));
+        let config = NvList::new().with("txg", Value::U64(5)).with(
+            "vdev_tree",
+            Value::List(NvList::new().with("ashift", Value::U64(12))),
+        );
         for index in 0..LABEL_COUNT {
             let block = config_block(&config, size, index).unwrap();
             dev.write_at(label_offset(size, index) + CONFIG_OFFSET, &block)

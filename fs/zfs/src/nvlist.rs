@@ -182,7 +182,7 @@ fn put32(out: &mut Vec<u8>, v: u32) {
 fn put_string(out: &mut Vec<u8>, s: &str) {
     put32(out, s.len() as u32);
     out.extend_from_slice(s.as_bytes());
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -307,7 +307,11 @@ mod tests {
         let packed = list.encode();
         assert_eq!(NvList::decode(&packed).unwrap(), list);
         assert_eq!(
-            NvList::decode(&packed).unwrap().list("vdev_tree").unwrap().u64("ashift"),
+            NvList::decode(&packed)
+                .unwrap()
+                .list("vdev_tree")
+                .unwrap()
+                .u64("ashift"),
             Some(12)
         );
     }

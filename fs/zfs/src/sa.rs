@@ -168,7 +168,10 @@ pub struct SaTable {
 
 impl SaTable {
     /// Build from the registry and layouts ZAP contents.
-    pub fn from_zaps(registry: &[(Vec<u8>, ZapValue)], layouts: &[(Vec<u8>, ZapValue)]) -> Result<SaTable> {
+    pub fn from_zaps(
+        registry: &[(Vec<u8>, ZapValue)],
+        layouts: &[(Vec<u8>, ZapValue)],
+    ) -> Result<SaTable> {
         let mut table = SaTable::default();
         for (name, value) in registry {
             let v = value
@@ -213,10 +216,9 @@ impl SaTable {
         }
         let info = u16_at(buf, 4)?;
         let layout_number = u64::from(info & 0x3ff);
-        let layout = self
-            .layouts
-            .get(&layout_number)
-            .ok_or_else(|| Error::corrupt(alloc::format!("SA layout {layout_number} not registered")))?;
+        let layout = self.layouts.get(&layout_number).ok_or_else(|| {
+            Error::corrupt(alloc::format!("SA layout {layout_number} not registered"))
+        })?;
         let mut variable = 0usize;
         let mut lengths = Vec::with_capacity(layout.len());
         for a in layout {
@@ -244,7 +246,8 @@ impl SaTable {
 
     /// Read the ZPL attributes from decoded SA values.
     pub fn attributes_from(&self, values: &BTreeMap<u16, Vec<u8>>) -> Result<Attributes> {
-        let get = |name: &str| -> Option<&Vec<u8>> { self.number(name).and_then(|n| values.get(&n)) };
+        let get =
+            |name: &str| -> Option<&Vec<u8>> { self.number(name).and_then(|n| values.get(&n)) };
         let u64_of = |name: &str| -> Result<u64> {
             match get(name) {
                 Some(b) => u64_at(b, 0),
@@ -327,7 +330,11 @@ fn trivial_acl(mode: u64) -> [u8; 24] {
     const EXECUTE: u32 = 0x20;
     const ALWAYS: u32 = 0x8 | 0x80 | 0x2_0000 | 0x10_0000;
     const OWNER_EXTRA: u32 = 0x10 | 0x100 | 0x4_0000 | 0x8_0000;
-    let who = [(0x1000u16, 6u32, OWNER_EXTRA), (0x2000 | 0x40, 3, 0), (0x4000, 0, 0)];
+    let who = [
+        (0x1000u16, 6u32, OWNER_EXTRA),
+        (0x2000 | 0x40, 3, 0),
+        (0x4000, 0, 0),
+    ];
     let mut out = [0u8; 24];
     for (i, (flags, shift, extra)) in who.iter().enumerate() {
         let bits = (mode >> shift) & 7;
@@ -364,14 +371,26 @@ pub fn encode_bonus(a: &Attributes, max_bonus: usize) -> Result<Vec<u8>> {
     }
     let mut b = vec![0u8; total];
     put_u32(&mut b, 0, SA_MAGIC);
-    let layout = if a.symlink.is_some() { LAYOUT_SYMLINK_NUMBER } else { LAYOUT_DEFAULT_NUMBER };
+    let layout = if a.symlink.is_some() {
+        LAYOUT_SYMLINK_NUMBER
+    } else {
+        LAYOUT_DEFAULT_NUMBER
+    };
     put_u16(&mut b, 4, layout | (((header / 8) as u16) << 10));
     put_u16(&mut b, 6, acl.len() as u16);
     if a.symlink.is_some() {
         put_u16(&mut b, 8, link_len as u16);
     }
     let mut at = header;
-    for v in [a.mode, a.size, a.generation, a.uid, a.gid, a.parent, a.flags] {
+    for v in [
+        a.mode,
+        a.size,
+        a.generation,
+        a.uid,
+        a.gid,
+        a.parent,
+        a.flags,
+    ] {
         put_u64(&mut b, at, v);
         at += 8;
     }
@@ -413,8 +432,20 @@ mod tests {
         let default_layout = symlink_layout.clone();
         symlink_layout.push(u64::from(attr::SYMLINK));
         let layouts = vec![
-            (b"2".to_vec(), ZapValue { int_size: 2, ints: default_layout }),
-            (b"3".to_vec(), ZapValue { int_size: 2, ints: symlink_layout }),
+            (
+                b"2".to_vec(),
+                ZapValue {
+                    int_size: 2,
+                    ints: default_layout,
+                },
+            ),
+            (
+                b"3".to_vec(),
+                ZapValue {
+                    int_size: 2,
+                    ints: symlink_layout,
+                },
+            ),
         ];
         SaTable::from_zaps(&registry, &layouts).unwrap()
     }
@@ -429,7 +460,10 @@ mod tests {
             gid: 100,
             parent: 34,
             flags: DEFAULT_FLAGS,
-            mtime: Timestamp { secs: 1_700_000_000, nanos: 5 },
+            mtime: Timestamp {
+                secs: 1_700_000_000,
+                nanos: 5,
+            },
             links: 2,
             ..Default::default()
         };

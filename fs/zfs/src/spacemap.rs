@@ -90,13 +90,21 @@ pub fn decode(data: &[u8], shift: u32) -> Result<Vec<Entry>> {
                 i += 8;
                 let run = ((w >> 24) & ((1 << 36) - 1)) + 1;
                 out.push(Entry {
-                    kind: if w2 >> 63 != 0 { EntryKind::Free } else { EntryKind::Alloc },
+                    kind: if w2 >> 63 != 0 {
+                        EntryKind::Free
+                    } else {
+                        EntryKind::Alloc
+                    },
                     offset: (w2 & !(1 << 63)) << shift,
                     length: run << shift,
                 });
             }
             _ => out.push(Entry {
-                kind: if (w >> 15) & 1 != 0 { EntryKind::Free } else { EntryKind::Alloc },
+                kind: if (w >> 15) & 1 != 0 {
+                    EntryKind::Free
+                } else {
+                    EntryKind::Alloc
+                },
                 offset: ((w >> 16) & ((1 << 47) - 1)) << shift,
                 length: ((w & 0x7fff) + 1) << shift,
             }),

@@ -1,17 +1,20 @@
 //! The writer against the reader: pools built in memory are imported and
 //! read back, across several transaction groups and every operation.
 
+use keel_zfs::MemoryDevice;
 use keel_zfs::read::{FileKind, Pool};
 use keel_zfs::sa::Timestamp;
 use keel_zfs::write::{CreateOptions, NewKind, PoolWriter};
-use keel_zfs::MemoryDevice;
 
 fn options() -> CreateOptions {
     CreateOptions {
         name: "keel".into(),
         ashift: 12,
         seed: 42,
-        now: Timestamp { secs: 1_700_000_000, nanos: 0 },
+        now: Timestamp {
+            secs: 1_700_000_000,
+            nanos: 0,
+        },
     }
 }
 
@@ -26,10 +29,15 @@ fn read_path(pool: &mut Pool<MemoryDevice>, path: &str) -> Vec<u8> {
 fn a_new_pool_imports_and_reads_back() {
     let mut w = PoolWriter::create_pool(MemoryDevice::new(64 << 20), &options()).unwrap();
     let root = w.root();
-    let etc = w.create(root, b"etc", NewKind::Directory, 0o755, 0, 0).unwrap();
-    let hello = w.create(etc, b"hello.txt", NewKind::File, 0o644, 1000, 100).unwrap();
+    let etc = w
+        .create(root, b"etc", NewKind::Directory, 0o755, 0, 0)
+        .unwrap();
+    let hello = w
+        .create(etc, b"hello.txt", NewKind::File, 0o644, 1000, 100)
+        .unwrap();
     w.write(hello, 0, b"hello, keel\n").unwrap();
-    w.create(etc, b"link", NewKind::Symlink(b"hello.txt"), 0o777, 0, 0).unwrap();
+    w.create(etc, b"link", NewKind::Symlink(b"hello.txt"), 0o777, 0, 0)
+        .unwrap();
     let big = w.create(root, b"big", NewKind::File, 0o600, 0, 0).unwrap();
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     w.write(big, 0, &data).unwrap();
@@ -46,10 +54,20 @@ fn a_new_pool_imports_and_reads_back() {
     assert_eq!(fs.version, 5);
     let hello = fs.resolve(&mut pool, "etc/hello.txt", true).unwrap();
     let st = fs.stat(&mut pool, hello).unwrap();
-    assert_eq!((st.attributes.uid, st.attributes.gid, st.attributes.mode), (1000, 100, 0o100644));
+    assert_eq!(
+        (st.attributes.uid, st.attributes.gid, st.attributes.mode),
+        (1000, 100, 0o100644)
+    );
     let etc = fs.resolve(&mut pool, "etc", true).unwrap();
     let etc_stat = fs.stat(&mut pool, etc).unwrap();
-    assert_eq!((etc_stat.kind, etc_stat.attributes.size, etc_stat.attributes.links), (FileKind::Directory, 4, 2));
+    assert_eq!(
+        (
+            etc_stat.kind,
+            etc_stat.attributes.size,
+            etc_stat.attributes.links
+        ),
+        (FileKind::Directory, 4, 2)
+    );
 }
 
 #[test]
@@ -58,7 +76,9 @@ fn later_txgs_change_the_pool_and_reopen() {
     let root = w.root();
     let a = w.create(root, b"a", NewKind::File, 0o644, 0, 0).unwrap();
     w.write(a, 0, &[1u8; 300_000]).unwrap();
-    let d = w.create(root, b"d", NewKind::Directory, 0o755, 0, 0).unwrap();
+    let d = w
+        .create(root, b"d", NewKind::Directory, 0o755, 0, 0)
+        .unwrap();
     w.commit().unwrap();
 
     // Reopen from the device, as the kernel would.
@@ -74,11 +94,16 @@ fn later_txgs_change_the_pool_and_reopen() {
     w.commit().unwrap();
     w.unlink(d, b"a-again").unwrap();
     w.commit().unwrap();
+    let dev = w.into_device();
+    dump("many-txgs", &dev);
 
-    let mut pool = Pool::import(w.into_device()).unwrap();
+    let mut pool = Pool::import(dev).unwrap();
     let moved = read_path(&mut pool, "/d/moved");
     assert_eq!(moved.len(), 200_000);
-    assert_eq!(&moved[99_999..100_011], &[1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1]);
+    assert_eq!(
+        &moved[99_999..100_011],
+        &[1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1]
+    );
     let ds = pool.root_dataset().unwrap();
     let fs = pool.filesystem(&ds).unwrap();
     assert!(fs.resolve(&mut pool, "/a", true).is_err());

@@ -11,10 +11,18 @@ use keel_zfs::read::{FileKind, Pool};
 
 fn unpack() -> std::path::PathBuf {
     let xz = shared_dir().join("zfs/zfs-fuse-v23.img.xz");
-    assert!(xz.exists(), "reference pool missing: {} (shared/ beside the repository, or set KEEL_SHARED)", xz.display());
+    assert!(
+        xz.exists(),
+        "reference pool missing: {} (shared/ beside the repository, or set KEEL_SHARED)",
+        xz.display()
+    );
     let dir = temp_dir("v23");
     let img = dir.join("pool.img");
-    let out = Command::new("xz").arg("-dc").arg(&xz).output().expect("run xz (apt-get install xz-utils)");
+    let out = Command::new("xz")
+        .arg("-dc")
+        .arg(&xz)
+        .output()
+        .expect("run xz (apt-get install xz-utils)");
     assert!(out.status.success(), "xz failed");
     std::fs::write(&img, out.stdout).unwrap();
     img
@@ -31,11 +39,16 @@ fn every_file_matches_the_reference_hashes() {
     let mut checked = 0;
     for line in expected.lines().filter(|l| !l.trim().is_empty()) {
         let (hash, path) = line.split_once("  ").expect("hash  path");
-        let (dataset, file) = path.trim_start_matches('/').split_once("@/").expect("GRUB path");
+        let (dataset, file) = path
+            .trim_start_matches('/')
+            .split_once("@/")
+            .expect("GRUB path");
         let ds = pool.dataset(dataset.trim_end_matches('/')).expect(dataset);
         let fs = pool.filesystem(&ds).expect("open filesystem");
         assert!(fs.version <= 4, "zfs-fuse writes legacy znodes");
-        let object = fs.resolve(&mut pool, file, true).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let object = fs
+            .resolve(&mut pool, file, true)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         let data = fs.read_all(&mut pool, object).unwrap();
         assert_eq!(sha256_hex(&data), hash, "{path}");
         checked += 1;

@@ -129,12 +129,17 @@ mod tests {
         let data: Vec<u8> = (0..5000u32).map(|i| (i % 17) as u8).collect();
         let packed = lz4_compress(&data);
         assert!(packed.len() < data.len());
-        assert_eq!(decompress(CompressKind::Lz4, &packed, data.len()).unwrap(), data);
+        assert_eq!(
+            decompress(CompressKind::Lz4, &packed, data.len()).unwrap(),
+            data
+        );
     }
 
     #[test]
     fn corrupt_lz4_is_an_error_not_a_panic() {
-        let bad = [0u8, 0, 0, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        let bad = [
+            0u8, 0, 0, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
         assert!(decompress(CompressKind::Lz4, &bad, 100).is_err());
         assert!(decompress(CompressKind::Lz4, &[1], 100).is_err());
     }

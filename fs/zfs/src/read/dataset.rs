@@ -28,7 +28,11 @@ pub struct Dataset {
     pub bp: BlockPointer,
 }
 
-fn load_dir<R: BlockReader + ?Sized>(reader: &mut R, mos: &ObjsetPhys, object: u64) -> Result<DslDir> {
+fn load_dir<R: BlockReader + ?Sized>(
+    reader: &mut R,
+    mos: &ObjsetPhys,
+    object: u64,
+) -> Result<DslDir> {
     let d = read_dnode(reader, mos, object)?;
     DslDir::parse(&d.bonus)
 }
@@ -132,7 +136,11 @@ pub fn all_datasets<R: BlockReader + ?Sized>(
         let mut children = child_dirs(reader, mos, dir_object)?;
         children.reverse();
         for (child, object) in children {
-            let full = if name.is_empty() { child } else { format!("{name}/{child}") };
+            let full = if name.is_empty() {
+                child
+            } else {
+                format!("{name}/{child}")
+            };
             stack.push((full, object));
         }
     }

@@ -72,7 +72,9 @@ pub fn check_config(config: &NvList) -> Result<u32> {
         None => return Err(Error::corrupt("vdev_tree has no type")),
     }
     if config.u64("vdev_children").unwrap_or(1) != 1 {
-        return Err(Error::unsupported("pools with more than one top-level vdev"));
+        return Err(Error::unsupported(
+            "pools with more than one top-level vdev",
+        ));
     }
     let ashift = tree.u64("ashift").unwrap_or(9);
     if !(9..=16).contains(&ashift) {
@@ -100,7 +102,9 @@ pub fn read_verified<D: BlockDevice>(device: &mut D, bp: &BlockPointer) -> Resul
     let kind = bp.checksum_kind()?;
     let compression = bp.compress()?;
     let psize = bp.psize() as usize;
-    let mut last_error = Error::Checksum { bp: *bp };
+    let mut last_error = Error::Checksum {
+        bp: alloc::boxed::Box::new(*bp),
+    };
     for i in 0..3 {
         let dva = bp.dva(i);
         if dva.is_empty() {
@@ -120,7 +124,9 @@ pub fn read_verified<D: BlockDevice>(device: &mut D, bp: &BlockPointer) -> Resul
             continue;
         }
         if kind != ChecksumKind::Off && checksum::compute(kind, &raw)? != bp.checksum() {
-            last_error = Error::Checksum { bp: *bp };
+            last_error = Error::Checksum {
+                bp: alloc::boxed::Box::new(*bp),
+            };
             continue;
         }
         if compression == CompressKind::Off {

@@ -138,6 +138,10 @@ pub fn zap_u64<R: BlockReader + ?Sized>(reader: &mut R, dnode: &Dnode, name: &st
         .ok_or(Error::NotFound)
 }
 
-fn zap_block<R: BlockReader + ?Sized>(reader: &mut R, dnode: &Dnode, blkid: u64) -> Result<Vec<u8>> {
+fn zap_block<R: BlockReader + ?Sized>(
+    reader: &mut R,
+    dnode: &Dnode,
+    blkid: u64,
+) -> Result<Vec<u8>> {
     Ok(read_level0(reader, dnode, blkid)?.unwrap_or_else(|| vec![0u8; dnode.block_size as usize]))
 }

@@ -117,7 +117,10 @@ impl Filesystem {
     }
 
     /// Open from an already read object set.
-    pub fn from_objset<R: BlockReader + ?Sized>(reader: &mut R, objset: ObjsetPhys) -> Result<Filesystem> {
+    pub fn from_objset<R: BlockReader + ?Sized>(
+        reader: &mut R,
+        objset: ObjsetPhys,
+    ) -> Result<Filesystem> {
         if objset.objset_type != objset_type::ZFS {
             return Err(Error::unsupported(alloc::format!(
                 "object set type {} is not a filesystem",
@@ -157,7 +160,11 @@ impl Filesystem {
     }
 
     /// Attributes of an object whose dnode is already loaded.
-    pub fn attributes_of<R: BlockReader + ?Sized>(&self, reader: &mut R, dnode: &Dnode) -> Result<Attributes> {
+    pub fn attributes_of<R: BlockReader + ?Sized>(
+        &self,
+        reader: &mut R,
+        dnode: &Dnode,
+    ) -> Result<Attributes> {
         match dnode.bonus_type {
             object_type::SA => {
                 let table = self
@@ -175,7 +182,9 @@ impl Filesystem {
                 table.attributes_from(&values)
             }
             object_type::ZNODE => sa::decode_znode(&dnode.bonus),
-            other => Err(Error::corrupt(alloc::format!("bonus type {other} is not a ZPL object"))),
+            other => Err(Error::corrupt(alloc::format!(
+                "bonus type {other} is not a ZPL object"
+            ))),
         }
     }
 
@@ -193,7 +202,11 @@ impl Filesystem {
     }
 
     /// Entries of directory `dir` ("." and ".." are not stored).
-    pub fn read_dir<R: BlockReader + ?Sized>(&self, reader: &mut R, dir: u64) -> Result<Vec<DirEntry>> {
+    pub fn read_dir<R: BlockReader + ?Sized>(
+        &self,
+        reader: &mut R,
+        dir: u64,
+    ) -> Result<Vec<DirEntry>> {
         let dnode = self.dnode(reader, dir)?;
         if dnode.object_type != object_type::DIRECTORY_CONTENTS {
             return Err(Error::NotDirectory);
@@ -215,7 +228,12 @@ impl Filesystem {
     }
 
     /// Look `name` up in directory `dir`.
-    pub fn lookup<R: BlockReader + ?Sized>(&self, reader: &mut R, dir: u64, name: &[u8]) -> Result<u64> {
+    pub fn lookup<R: BlockReader + ?Sized>(
+        &self,
+        reader: &mut R,
+        dir: u64,
+        name: &[u8],
+    ) -> Result<u64> {
         let dnode = self.dnode(reader, dir)?;
         if dnode.object_type != object_type::DIRECTORY_CONTENTS {
             return Err(Error::NotDirectory);
@@ -235,7 +253,12 @@ impl Filesystem {
 
     /// Resolve an absolute or root-relative path to an object. Symlinks
     /// in the middle are always followed; the last one only when asked.
-    pub fn resolve<R: BlockReader + ?Sized>(&self, reader: &mut R, path: &str, follow_last: bool) -> Result<u64> {
+    pub fn resolve<R: BlockReader + ?Sized>(
+        &self,
+        reader: &mut R,
+        path: &str,
+        follow_last: bool,
+    ) -> Result<u64> {
         let mut pending: Vec<Vec<u8>> = path
             .split('/')
             .filter(|p| !p.is_empty())
@@ -273,7 +296,13 @@ impl Filesystem {
 
     /// Read up to `buf.len()` bytes of file `object` from `offset`;
     /// returns how many (0 at or past the end).
-    pub fn read<R: BlockReader + ?Sized>(&self, reader: &mut R, object: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    pub fn read<R: BlockReader + ?Sized>(
+        &self,
+        reader: &mut R,
+        object: u64,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
         let dnode = self.dnode(reader, object)?;
         let attributes = self.attributes_of(reader, &dnode)?;
         if FileKind::from_mode(attributes.mode) == FileKind::Directory {
@@ -288,7 +317,11 @@ impl Filesystem {
     }
 
     /// The whole contents of file `object`.
-    pub fn read_all<R: BlockReader + ?Sized>(&self, reader: &mut R, object: u64) -> Result<Vec<u8>> {
+    pub fn read_all<R: BlockReader + ?Sized>(
+        &self,
+        reader: &mut R,
+        object: u64,
+    ) -> Result<Vec<u8>> {
         let size = self.stat(reader, object)?.attributes.size;
         let mut buf = vec![0u8; size as usize];
         let n = self.read(reader, object, 0, &mut buf)?;
@@ -297,7 +330,11 @@ impl Filesystem {
     }
 
     /// The target of symlink `object`.
-    pub fn read_link<R: BlockReader + ?Sized>(&self, reader: &mut R, object: u64) -> Result<Vec<u8>> {
+    pub fn read_link<R: BlockReader + ?Sized>(
+        &self,
+        reader: &mut R,
+        object: u64,
+    ) -> Result<Vec<u8>> {
         let dnode = self.dnode(reader, object)?;
         let attributes = self.attributes_of(reader, &dnode)?;
         if FileKind::from_mode(attributes.mode) != FileKind::Symlink {

@@ -178,7 +178,9 @@ impl Allocator {
     pub fn metaslab_of(&self, offset: u64) -> Result<usize> {
         let i = (offset >> self.shift) as usize;
         if i >= self.metaslabs.len() {
-            return Err(Error::corrupt(alloc::format!("offset {offset:#x} beyond the last metaslab")));
+            return Err(Error::corrupt(alloc::format!(
+                "offset {offset:#x} beyond the last metaslab"
+            )));
         }
         Ok(i)
     }

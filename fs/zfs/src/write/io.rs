@@ -61,7 +61,7 @@ impl<D: BlockDevice> Io<'_, D> {
         old: &BlockPointer,
     ) -> Result<BlockPointer> {
         let psize = data.len() as u64;
-        if psize == 0 || psize % 512 != 0 || psize > 128 * 1024 {
+        if psize == 0 || !psize.is_multiple_of(512) || psize > 128 * 1024 {
             return Err(Error::InvalidArgument(alloc::format!("block size {psize}")));
         }
         let asize = round_up(psize, 1 << self.alloc.ashift);

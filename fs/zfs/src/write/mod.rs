@@ -5,9 +5,9 @@
 pub mod alloc;
 pub mod io;
 pub mod objset;
-pub mod tree;
 pub mod pool;
 pub mod spacemaps;
+pub mod tree;
 pub mod zpl;
 
 pub use pool::{CreateOptions, PoolWriter};

@@ -60,7 +60,12 @@ fn splitmix(state: &mut u64) -> u64 {
 impl ObjsetState {
     /// A new, empty object set of `objset_type`.
     pub fn new(objset_type: u64, seed: u64) -> ObjsetState {
-        let mut meta = Dnode::new(object_type::DNODE, crate::dnode::DNODE_BLOCK_SIZE, 0, Vec::new());
+        let mut meta = Dnode::new(
+            object_type::DNODE,
+            crate::dnode::DNODE_BLOCK_SIZE,
+            0,
+            Vec::new(),
+        );
         meta.indirect_shift = 17;
         let phys = ObjsetPhys {
             meta_dnode: meta,
@@ -72,7 +77,12 @@ impl ObjsetState {
     }
 
     /// Open a committed object set; new objects start at `next_object`.
-    pub fn open(phys: ObjsetPhys, root_bp: BlockPointer, next_object: u64, seed: u64) -> ObjsetState {
+    pub fn open(
+        phys: ObjsetPhys,
+        root_bp: BlockPointer,
+        next_object: u64,
+        seed: u64,
+    ) -> ObjsetState {
         ObjsetState {
             phys,
             root_bp,
@@ -132,7 +142,11 @@ impl ObjsetState {
     }
 
     /// The dnode of `object`, loaded for changing.
-    pub fn dnode_mut<R: BlockReader + ?Sized>(&mut self, r: &mut R, object: u64) -> Result<&mut Dnode> {
+    pub fn dnode_mut<R: BlockReader + ?Sized>(
+        &mut self,
+        r: &mut R,
+        object: u64,
+    ) -> Result<&mut Dnode> {
         if !self.dnodes.contains_key(&object) {
             let d = self.dnode(r, object)?;
             self.dnodes.insert(object, d);
@@ -179,7 +193,11 @@ impl ObjsetState {
         if let Ok(committed) = read_dnode(r, &self.phys, object) {
             self.freed.insert(object, committed);
         }
-        let doomed: Vec<(u64, u64)> = self.blocks.range((object, 0)..=(object, u64::MAX)).map(|(k, _)| *k).collect();
+        let doomed: Vec<(u64, u64)> = self
+            .blocks
+            .range((object, 0)..=(object, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
         for k in doomed {
             self.blocks.remove(&k);
         }
@@ -191,14 +209,20 @@ impl ObjsetState {
     }
 
     /// Level-0 block `blkid` of `object` as of now (`None`: a hole).
-    pub fn read_block<R: BlockReader + ?Sized>(&self, r: &mut R, object: u64, blkid: u64) -> Result<Option<Vec<u8>>> {
+    pub fn read_block<R: BlockReader + ?Sized>(
+        &self,
+        r: &mut R,
+        object: u64,
+        blkid: u64,
+    ) -> Result<Option<Vec<u8>>> {
         if let Some(b) = self.blocks.get(&(object, blkid)) {
             return Ok(Some(b.clone()));
         }
         if self.clear_from.get(&object).is_some_and(|&c| blkid >= c) {
             return Ok(None);
         }
-        if self.freed.contains_key(&object) && !self.dnodes.get(&object).is_some_and(|d| !d.is_free()) {
+        if self.freed.contains_key(&object) && self.dnodes.get(&object).is_none_or(|d| d.is_free())
+        {
             return Err(Error::NotFound);
         }
         let d = match self.dnodes.get(&object) {
@@ -219,7 +243,11 @@ impl ObjsetState {
 
     /// Drop every block of `object` from `blkid` on.
     pub fn clear_blocks_from(&mut self, object: u64, blkid: u64) {
-        let doomed: Vec<(u64, u64)> = self.blocks.range((object, blkid)..=(object, u64::MAX)).map(|(k, _)| *k).collect();
+        let doomed: Vec<(u64, u64)> = self
+            .blocks
+            .range((object, blkid)..=(object, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
         for k in doomed {
             if let Some(b) = self.blocks.remove(&k) {
                 self.dirty_bytes -= b.len() as u64;
@@ -231,13 +259,21 @@ impl ObjsetState {
     }
 
     /// Load a ZAP object's entries for editing.
-    pub fn zap_mut<R: BlockReader + ?Sized>(&mut self, r: &mut R, object: u64) -> Result<&mut ZapState> {
+    pub fn zap_mut<R: BlockReader + ?Sized>(
+        &mut self,
+        r: &mut R,
+        object: u64,
+    ) -> Result<&mut ZapState> {
         if !self.zaps.contains_key(&object) {
-            let first = self.read_block(r, object, 0)?.ok_or_else(|| Error::corrupt("ZAP without block 0"))?;
+            let first = self
+                .read_block(r, object, 0)?
+                .ok_or_else(|| Error::corrupt("ZAP without block 0"))?;
             let (salt, micro) = zap::read::salt_and_kind(&first)?;
             let list = zap::read::list(&mut |blkid| {
                 let d = self.dnode(r, object)?;
-                Ok(self.read_block(r, object, blkid)?.unwrap_or_else(|| vec![0u8; d.block_size as usize]))
+                Ok(self
+                    .read_block(r, object, blkid)?
+                    .unwrap_or_else(|| vec![0u8; d.block_size as usize]))
             })?;
             self.zaps.insert(
                 object,
@@ -253,36 +289,68 @@ impl ObjsetState {
     }
 
     /// Look `name` up in ZAP `object`.
-    pub fn zap_get<R: BlockReader + ?Sized>(&self, r: &mut R, object: u64, name: &[u8]) -> Result<Option<ZapValue>> {
+    pub fn zap_get<R: BlockReader + ?Sized>(
+        &self,
+        r: &mut R,
+        object: u64,
+        name: &[u8],
+    ) -> Result<Option<ZapValue>> {
         if let Some(z) = self.zaps.get(&object) {
             return Ok(z.entries.get(name).cloned());
         }
         let d = self.dnode(r, object)?;
         zap::read::lookup(
-            &mut |blkid| Ok(self.read_block(r, object, blkid)?.unwrap_or_else(|| vec![0u8; d.block_size as usize])),
+            &mut |blkid| {
+                Ok(self
+                    .read_block(r, object, blkid)?
+                    .unwrap_or_else(|| vec![0u8; d.block_size as usize]))
+            },
             name,
         )
     }
 
     /// Every entry of ZAP `object`.
-    pub fn zap_list<R: BlockReader + ?Sized>(&self, r: &mut R, object: u64) -> Result<Vec<(Vec<u8>, ZapValue)>> {
+    pub fn zap_list<R: BlockReader + ?Sized>(
+        &self,
+        r: &mut R,
+        object: u64,
+    ) -> Result<Vec<(Vec<u8>, ZapValue)>> {
         if let Some(z) = self.zaps.get(&object) {
-            return Ok(z.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+            return Ok(z
+                .entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect());
         }
         let d = self.dnode(r, object)?;
         zap::read::list(&mut |blkid| {
-            Ok(self.read_block(r, object, blkid)?.unwrap_or_else(|| vec![0u8; d.block_size as usize]))
+            Ok(self
+                .read_block(r, object, blkid)?
+                .unwrap_or_else(|| vec![0u8; d.block_size as usize]))
         })
     }
 
     /// Set `name` in ZAP `object`.
-    pub fn zap_set<R: BlockReader + ?Sized>(&mut self, r: &mut R, object: u64, name: &[u8], value: ZapValue) -> Result<()> {
-        self.zap_mut(r, object)?.entries.insert(name.to_vec(), value);
+    pub fn zap_set<R: BlockReader + ?Sized>(
+        &mut self,
+        r: &mut R,
+        object: u64,
+        name: &[u8],
+        value: ZapValue,
+    ) -> Result<()> {
+        self.zap_mut(r, object)?
+            .entries
+            .insert(name.to_vec(), value);
         Ok(())
     }
 
     /// Remove `name` from ZAP `object`; returns whether it was there.
-    pub fn zap_remove<R: BlockReader + ?Sized>(&mut self, r: &mut R, object: u64, name: &[u8]) -> Result<bool> {
+    pub fn zap_remove<R: BlockReader + ?Sized>(
+        &mut self,
+        r: &mut R,
+        object: u64,
+        name: &[u8],
+    ) -> Result<bool> {
         Ok(self.zap_mut(r, object)?.entries.remove(name).is_some())
     }
 
@@ -291,7 +359,12 @@ impl ObjsetState {
         for (_, old) in core::mem::take(&mut self.freed) {
             tree::free_all(io, &old)?;
         }
-        let zaps: Vec<u64> = self.zaps.keys().copied().filter(|o| self.dirty.contains(o)).collect();
+        let zaps: Vec<u64> = self
+            .zaps
+            .keys()
+            .copied()
+            .filter(|o| self.dirty.contains(o))
+            .collect();
         for object in zaps {
             self.encode_zap(io, object)?;
         }
@@ -302,7 +375,10 @@ impl ObjsetState {
         // Place every changed dnode in its meta-dnode block.
         let mut by_block: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for &object in &dirty {
-            by_block.entry(object / DNODES_PER_BLOCK).or_default().push(object);
+            by_block
+                .entry(object / DNODES_PER_BLOCK)
+                .or_default()
+                .push(object);
         }
         let mut meta_changes = Changes::default();
         for (blkid, objects) in by_block {
@@ -322,7 +398,13 @@ impl ObjsetState {
         let mut meta = self.phys.meta_dnode.clone();
         tree::update(io, &mut meta, &meta_changes)?;
         self.phys.meta_dnode = meta;
-        let fill: u64 = self.phys.meta_dnode.blkptrs.iter().map(BlockPointer::fill).sum();
+        let fill: u64 = self
+            .phys
+            .meta_dnode
+            .blkptrs
+            .iter()
+            .map(BlockPointer::fill)
+            .sum();
         let bytes = self.phys.to_bytes()?;
         let old = self.root_bp;
         self.root_bp = io.write_block(&bytes, object_type::OBJSET, 0, fill, &old)?;
@@ -334,7 +416,9 @@ impl ObjsetState {
     }
 
     fn encode_zap<D: BlockDevice>(&mut self, io: &mut Io<'_, D>, object: u64) -> Result<()> {
-        let Some(z) = self.zaps.get(&object) else { return Ok(()) };
+        let Some(z) = self.zaps.get(&object) else {
+            return Ok(());
+        };
         let image = zap::build::encode(z.salt, &z.entries, !z.fat)?;
         let count = image.blocks.len() as u64;
         if let Some(z) = self.zaps.get_mut(&object) {
@@ -367,7 +451,11 @@ impl ObjsetState {
             blocks: BTreeMap::new(),
             clear_from: self.clear_from.get(&object).copied(),
         };
-        let keys: Vec<(u64, u64)> = self.blocks.range((object, 0)..=(object, u64::MAX)).map(|(k, _)| *k).collect();
+        let keys: Vec<(u64, u64)> = self
+            .blocks
+            .range((object, 0)..=(object, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
         let plain = d.object_type == object_type::PLAIN_FILE_CONTENTS;
         for k in keys {
             if let Some(data) = self.blocks.remove(&k) {

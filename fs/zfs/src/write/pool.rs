@@ -92,7 +92,9 @@ pub fn metaslab_shift(asize: u64) -> u32 {
 fn check_name(name: &str) -> Result<()> {
     let ok = name.len() <= 200
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
         && !["mirror", "raidz", "draid", "spare", "log"].contains(&name);
     if ok {
         Ok(())
@@ -133,7 +135,12 @@ impl<D: BlockDevice> PoolWriter<D> {
         debug_assert_eq!(directory, OBJECT_DIRECTORY);
         let count = alloc.metaslabs.len() as u64;
         let array_size = crate::bytes::round_up(count * 8, 512) as u32;
-        let metaslab_array = mos.create(Dnode::new(object_type::OBJECT_ARRAY, array_size, 0, Vec::new()));
+        let metaslab_array = mos.create(Dnode::new(
+            object_type::OBJECT_ARRAY,
+            array_size,
+            0,
+            Vec::new(),
+        ));
         mos.write_block(metaslab_array, 0, vec![0u8; array_size as usize]);
 
         // DSL: the root directory and dataset, $MOS, $FREE, $ORIGIN.
@@ -146,10 +153,19 @@ impl<D: BlockDevice> PoolWriter<D> {
             d.0[dir::CHILD_DIR_ZAP] = children;
             d.0[dir::PROPS_ZAP] = props;
             d.0[dir::FLAGS] = dsl::DIR_FLAG_USED_BREAKDOWN;
-            mos.create(Dnode::new(object_type::DSL_DIR, 512, object_type::DSL_DIR, bonus_words(&d)))
+            mos.create(Dnode::new(
+                object_type::DSL_DIR,
+                512,
+                object_type::DSL_DIR,
+                bonus_words(&d),
+            ))
         };
         let new_dataset = |mos: &mut ObjsetState, dir_object: u64| -> u64 {
-            let deadlist = mos.create_zap(object_type::DEADLIST, object_type::DEADLIST_HDR, vec![0u8; 320]);
+            let deadlist = mos.create_zap(
+                object_type::DEADLIST,
+                object_type::DEADLIST_HDR,
+                vec![0u8; 320],
+            );
             let mut ds: DslDataset = dsl::Words([0; 40]);
             ds.0[dataset::DIR] = dir_object;
             ds.0[dataset::DEADLIST] = deadlist;
@@ -157,7 +173,12 @@ impl<D: BlockDevice> PoolWriter<D> {
             ds.0[dataset::CREATION_TXG] = ORIGIN_TXG;
             ds.0[dataset::FSID_GUID] = mos.random() >> 8;
             ds.0[dataset::GUID] = mos.random();
-            mos.create(Dnode::new(object_type::DSL_DATASET, 512, object_type::DSL_DATASET, bonus_words(&ds)))
+            mos.create(Dnode::new(
+                object_type::DSL_DATASET,
+                512,
+                object_type::DSL_DATASET,
+                bonus_words(&ds),
+            ))
         };
         let root_dir = new_dir(&mut mos, 0);
         let root_dataset = new_dataset(&mut mos, root_dir);
@@ -170,12 +191,26 @@ impl<D: BlockDevice> PoolWriter<D> {
         let root_snapnames = mos.create_zap(object_type::DSL_DS_SNAP_MAP, 0, Vec::new());
         let origin_snapnames = mos.create_zap(object_type::DSL_DS_SNAP_MAP, 0, Vec::new());
         let mut r = NoReads;
-        for (name, object) in [("$MOS", mos_dir), ("$FREE", free_dir), ("$ORIGIN", origin_dir)] {
+        for (name, object) in [
+            ("$MOS", mos_dir),
+            ("$FREE", free_dir),
+            ("$ORIGIN", origin_dir),
+        ] {
             let children = dir_field(&mut mos, &mut r, root_dir, dir::CHILD_DIR_ZAP)?;
             mos.zap_set(&mut r, children, name.as_bytes(), ZapValue::u64(object))?;
         }
-        mos.zap_set(&mut r, origin_snapnames, b"$ORIGIN", ZapValue::u64(origin_snapshot))?;
-        mos.zap_set(&mut r, clones, format!("{root_dataset:x}").as_bytes(), ZapValue::u64(root_dataset))?;
+        mos.zap_set(
+            &mut r,
+            origin_snapnames,
+            b"$ORIGIN",
+            ZapValue::u64(origin_snapshot),
+        )?;
+        mos.zap_set(
+            &mut r,
+            clones,
+            format!("{root_dataset:x}").as_bytes(),
+            ZapValue::u64(root_dataset),
+        )?;
         let root_props = dir_field(&mut mos, &mut r, root_dir, dir::PROPS_ZAP)?;
         mos.zap_set(&mut r, root_props, b"compression", ZapValue::u64(2))?;
         edit_dir(&mut mos, &mut r, root_dir, |d| {
@@ -202,7 +237,14 @@ impl<D: BlockDevice> PoolWriter<D> {
         })?;
 
         // Pool-wide objects.
-        let bpobj = |mos: &mut ObjsetState| mos.create(Dnode::new(object_type::BPOBJ, 512, object_type::BPOBJ_HDR, vec![0u8; 48]));
+        let bpobj = |mos: &mut ObjsetState| {
+            mos.create(Dnode::new(
+                object_type::BPOBJ,
+                512,
+                object_type::BPOBJ_HDR,
+                vec![0u8; 48],
+            ))
+        };
         let free_bpobj = bpobj(&mut mos);
         let sync_bplist = bpobj(&mut mos);
         let mut feature_maps = Vec::new();
@@ -257,7 +299,9 @@ impl<D: BlockDevice> PoolWriter<D> {
             ("pool_props", pool_props),
         ];
         for (name, object) in entries {
-            writer.mos.zap_set(&mut r, directory, name.as_bytes(), ZapValue::u64(object))?;
+            writer
+                .mos
+                .zap_set(&mut r, directory, name.as_bytes(), ZapValue::u64(object))?;
         }
         let seed = writer.mos.random();
         writer.fs = ZplState::new_filesystem(seed, now)?;
@@ -276,10 +320,18 @@ impl<D: BlockDevice> PoolWriter<D> {
                 config.u64("version").unwrap_or(0)
             )));
         }
-        let tree = config.list("vdev_tree").ok_or_else(|| Error::corrupt("no vdev_tree"))?;
-        let metaslab_array = tree.u64("metaslab_array").ok_or_else(|| Error::corrupt("no metaslab_array"))?;
-        let shift = tree.u64("metaslab_shift").ok_or_else(|| Error::corrupt("no metaslab_shift"))? as u32;
-        let asize = tree.u64("asize").ok_or_else(|| Error::corrupt("no asize"))?;
+        let tree = config
+            .list("vdev_tree")
+            .ok_or_else(|| Error::corrupt("no vdev_tree"))?;
+        let metaslab_array = tree
+            .u64("metaslab_array")
+            .ok_or_else(|| Error::corrupt("no metaslab_array"))?;
+        let shift = tree
+            .u64("metaslab_shift")
+            .ok_or_else(|| Error::corrupt("no metaslab_shift"))? as u32;
+        let asize = tree
+            .u64("asize")
+            .ok_or_else(|| Error::corrupt("no asize"))?;
         let ub = labels.uberblock;
         let mos_phys = ObjsetPhys::parse(&read_verified(&mut device, &ub.root_bp)?)?;
         let mut alloc = Allocator::new(asize, shift, ashift);
@@ -302,12 +354,20 @@ impl<D: BlockDevice> PoolWriter<D> {
         let ds = DslDataset::parse(&read_dnode(&mut io, &mos_phys, root_dataset)?.bonus)?;
         let mut mos = ObjsetState::open(mos_phys, ub.root_bp, 1, seed);
         mos.next_object = mos.scan_next_object(&mut io)?;
-        let fs = ZplState::open(&mut io, ds.bp(), seed ^ 0x5a5a, ds.0[dataset::PREV_SNAP_TXG])?;
+        let fs = ZplState::open(
+            &mut io,
+            ds.bp(),
+            seed ^ 0x5a5a,
+            ds.0[dataset::PREV_SNAP_TXG],
+        )?;
         let name = config.str("name").unwrap_or("").into();
-        let pool_guid = config.u64("pool_guid").ok_or_else(|| Error::corrupt("no pool_guid"))?;
-        let vdev_guid = config.u64("guid").ok_or_else(|| Error::corrupt("no guid"))?;
+        let pool_guid = config
+            .u64("pool_guid")
+            .ok_or_else(|| Error::corrupt("no pool_guid"))?;
+        let vdev_guid = config
+            .u64("guid")
+            .ok_or_else(|| Error::corrupt("no guid"))?;
         let label_txg = config.u64("txg").unwrap_or(0);
-        drop(io);
         let device_size = device.size();
         Ok(PoolWriter {
             device,
@@ -330,7 +390,10 @@ impl<D: BlockDevice> PoolWriter<D> {
             labels_dirty: false,
             label_txg,
             mos_delta: SpaceDelta::default(),
-            now: Timestamp { secs: ub.timestamp, nanos: 0 },
+            now: Timestamp {
+                secs: ub.timestamp,
+                nanos: 0,
+            },
         })
     }
 
@@ -359,7 +422,10 @@ impl<D: BlockDevice> PoolWriter<D> {
             .with("metaslab_array", Value::U64(self.objects.metaslab_array))
             .with("metaslab_shift", Value::U64(u64::from(self.metaslab_shift)))
             .with("ashift", Value::U64(u64::from(self.ashift)))
-            .with("asize", Value::U64(label::allocatable_size(self.device_size)))
+            .with(
+                "asize",
+                Value::U64(label::allocatable_size(self.device_size)),
+            )
             .with("is_log", Value::U64(0))
             .with("create_txg", Value::U64(CREATION_TXG))
     }
@@ -438,11 +504,13 @@ impl<D: BlockDevice> PoolWriter<D> {
             let (root_dir, mos_dir) = (self.objects.root_dir, self.objects.mos_dir);
             edit_dir(&mut self.mos, &mut io, mos_dir, |d| {
                 add_used(d, mos_delta);
-                d.0[dir::USED_HEAD] = (d.0[dir::USED_HEAD] as i64 + mos_delta.allocated).max(0) as u64;
+                d.0[dir::USED_HEAD] =
+                    (d.0[dir::USED_HEAD] as i64 + mos_delta.allocated).max(0) as u64;
             })?;
             edit_dir(&mut self.mos, &mut io, root_dir, |d| {
                 add_used(d, mos_delta);
-                d.0[dir::USED_CHILD] = (d.0[dir::USED_CHILD] as i64 + mos_delta.allocated).max(0) as u64;
+                d.0[dir::USED_CHILD] =
+                    (d.0[dir::USED_CHILD] as i64 + mos_delta.allocated).max(0) as u64;
             })?;
         }
         io.take_delta();
@@ -458,7 +526,6 @@ impl<D: BlockDevice> PoolWriter<D> {
             root_bp = self.mos.sync(&mut io)?;
         }
         self.mos_delta = io.take_delta();
-        drop(io);
 
         // Make it durable: data, (even labels), uberblocks, (odd labels).
         self.device.flush()?;
@@ -500,7 +567,8 @@ impl<D: BlockDevice> PoolWriter<D> {
     fn write_label_config(&mut self, config: &NvList, index: usize) -> Result<()> {
         let base = label::label_offset(self.device_size, index);
         let envelope = label::boot_envelope_block(self.device_size, index);
-        self.device.write_at(base + label::BOOT_ENVELOPE_OFFSET, &envelope)?;
+        self.device
+            .write_at(base + label::BOOT_ENVELOPE_OFFSET, &envelope)?;
         let block = label::config_block(config, self.device_size, index)?;
         self.device.write_at(base + label::CONFIG_OFFSET, &block)?;
         Ok(())
@@ -522,15 +590,27 @@ struct NoReads;
 
 impl BlockReader for NoReads {
     fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
-        Err(Error::corrupt(format!("unexpected read of {bp} while creating a pool")))
+        Err(Error::corrupt(format!(
+            "unexpected read of {bp} while creating a pool"
+        )))
     }
 }
 
-fn dir_field<R: BlockReader>(mos: &mut ObjsetState, r: &mut R, object: u64, field: usize) -> Result<u64> {
+fn dir_field<R: BlockReader>(
+    mos: &mut ObjsetState,
+    r: &mut R,
+    object: u64,
+    field: usize,
+) -> Result<u64> {
     Ok(DslDir::parse(&mos.dnode(r, object)?.bonus)?.0[field])
 }
 
-fn edit_dir<R: BlockReader>(mos: &mut ObjsetState, r: &mut R, object: u64, f: impl FnOnce(&mut DslDir)) -> Result<()> {
+fn edit_dir<R: BlockReader>(
+    mos: &mut ObjsetState,
+    r: &mut R,
+    object: u64,
+    f: impl FnOnce(&mut DslDir),
+) -> Result<()> {
     let d = mos.dnode_mut(r, object)?;
     let mut phys = DslDir::parse(&d.bonus)?;
     f(&mut phys);
@@ -575,7 +655,10 @@ impl<D: BlockDevice> PoolWriter<D> {
 
     /// Look `name` up in directory `dir`.
     pub fn lookup(&mut self, dir: u64, name: &[u8]) -> Result<u64> {
-        Ok(self.fs.lookup_entry(&mut DeviceReader(&mut self.device), dir, name)?.0)
+        Ok(self
+            .fs
+            .lookup_entry(&mut DeviceReader(&mut self.device), dir, name)?
+            .0)
     }
 
     /// Resolve a path of directories from the root (symlinks not followed).
@@ -592,61 +675,93 @@ impl<D: BlockDevice> PoolWriter<D> {
     }
 
     /// Create a file, directory or symlink; returns its object number.
-    pub fn create(&mut self, dir: u64, name: &[u8], kind: super::NewKind<'_>, perm: u64, uid: u64, gid: u64) -> Result<u64> {
+    pub fn create(
+        &mut self,
+        dir: u64,
+        name: &[u8],
+        kind: super::NewKind<'_>,
+        perm: u64,
+        uid: u64,
+        gid: u64,
+    ) -> Result<u64> {
         self.sync_clock();
-        self.fs.create(&mut DeviceReader(&mut self.device), dir, name, kind, perm, uid, gid)
+        self.fs.create(
+            &mut DeviceReader(&mut self.device),
+            dir,
+            name,
+            kind,
+            super::zpl::Owner { perm, uid, gid },
+        )
     }
 
     /// Add a hard link to `object`.
     pub fn link(&mut self, dir: u64, name: &[u8], object: u64) -> Result<()> {
         self.sync_clock();
-        self.fs.link(&mut DeviceReader(&mut self.device), dir, name, object)
+        self.fs
+            .link(&mut DeviceReader(&mut self.device), dir, name, object)
     }
 
     /// Remove a file or symlink entry.
     pub fn unlink(&mut self, dir: u64, name: &[u8]) -> Result<()> {
         self.sync_clock();
-        self.fs.unlink(&mut DeviceReader(&mut self.device), dir, name)
+        self.fs
+            .unlink(&mut DeviceReader(&mut self.device), dir, name)
     }
 
     /// Remove an empty directory.
     pub fn rmdir(&mut self, dir: u64, name: &[u8]) -> Result<()> {
         self.sync_clock();
-        self.fs.rmdir(&mut DeviceReader(&mut self.device), dir, name)
+        self.fs
+            .rmdir(&mut DeviceReader(&mut self.device), dir, name)
     }
 
     /// Rename, replacing the target if it exists.
     pub fn rename(&mut self, from_dir: u64, from: &[u8], to_dir: u64, to: &[u8]) -> Result<()> {
         self.sync_clock();
-        self.fs.rename(&mut DeviceReader(&mut self.device), from_dir, from, to_dir, to)
+        self.fs.rename(
+            &mut DeviceReader(&mut self.device),
+            from_dir,
+            from,
+            to_dir,
+            to,
+        )
     }
 
     /// Write into a file.
     pub fn write(&mut self, object: u64, offset: u64, data: &[u8]) -> Result<()> {
         self.sync_clock();
-        self.fs.write(&mut DeviceReader(&mut self.device), object, offset, data)
+        self.fs
+            .write(&mut DeviceReader(&mut self.device), object, offset, data)
     }
 
     /// Read from a file (sees uncommitted changes).
     pub fn read(&mut self, object: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        self.fs.read(&mut DeviceReader(&mut self.device), object, offset, buf)
+        self.fs
+            .read(&mut DeviceReader(&mut self.device), object, offset, buf)
     }
 
     /// Set a file's size.
     pub fn truncate(&mut self, object: u64, size: u64) -> Result<()> {
         self.sync_clock();
-        self.fs.truncate(&mut DeviceReader(&mut self.device), object, size)
+        self.fs
+            .truncate(&mut DeviceReader(&mut self.device), object, size)
     }
 
     /// An object's attributes.
     pub fn attributes(&mut self, object: u64) -> Result<crate::sa::Attributes> {
-        self.fs.attributes(&mut DeviceReader(&mut self.device), object)
+        self.fs
+            .attributes(&mut DeviceReader(&mut self.device), object)
     }
 
     /// Change an object's attributes (mode, owner, times); ctime becomes now.
-    pub fn set_attributes(&mut self, object: u64, f: impl FnOnce(&mut crate::sa::Attributes)) -> Result<()> {
+    pub fn set_attributes(
+        &mut self,
+        object: u64,
+        f: impl FnOnce(&mut crate::sa::Attributes),
+    ) -> Result<()> {
         self.sync_clock();
-        self.fs.set_attributes(&mut DeviceReader(&mut self.device), object, f)
+        self.fs
+            .set_attributes(&mut DeviceReader(&mut self.device), object, f)
     }
 
     /// A directory's entries: (name, object, kind).

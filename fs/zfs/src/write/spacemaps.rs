@@ -14,9 +14,9 @@ use crate::bytes::put_u64;
 use crate::device::BlockDevice;
 use crate::dnode::{Dnode, object_type};
 use crate::error::{Error, Result};
+use crate::objset::ObjsetPhys;
 use crate::read::BlockReader;
 use crate::read::object::{read_dnode, read_range};
-use crate::objset::ObjsetPhys;
 use crate::spacemap::{self, EntryKind, SpaceMapHeader};
 
 /// Block size of space map objects.
@@ -27,17 +27,33 @@ fn txg_entries(alloc: &Allocator, index: usize) -> Vec<u64> {
     let m = &alloc.metaslabs[index];
     let mut words = Vec::new();
     for (s, e) in m.txg_allocs.iter() {
-        spacemap::encode(&mut words, EntryKind::Alloc, s - m.start, e - s, alloc.ashift);
+        spacemap::encode(
+            &mut words,
+            EntryKind::Alloc,
+            s - m.start,
+            e - s,
+            alloc.ashift,
+        );
     }
     for (s, e) in m.txg_frees.iter() {
-        spacemap::encode(&mut words, EntryKind::Free, s - m.start, e - s, alloc.ashift);
+        spacemap::encode(
+            &mut words,
+            EntryKind::Free,
+            s - m.start,
+            e - s,
+            alloc.ashift,
+        );
     }
     words
 }
 
 /// Write the current txg's entries of every metaslab whose entries
 /// changed since the last pass. Returns whether anything was written.
-pub fn record<D: BlockDevice>(mos: &mut ObjsetState, io: &mut Io<'_, D>, metaslab_array: u64) -> Result<bool> {
+pub fn record<D: BlockDevice>(
+    mos: &mut ObjsetState,
+    io: &mut Io<'_, D>,
+    metaslab_array: u64,
+) -> Result<bool> {
     let mut changed = false;
     for index in 0..io.alloc.metaslabs.len() {
         let entries = txg_entries(io.alloc, index);
@@ -49,11 +65,18 @@ pub fn record<D: BlockDevice>(mos: &mut ObjsetState, io: &mut Io<'_, D>, metasla
         let mut object = m.space_map;
         if object == 0 {
             let header = SpaceMapHeader::default().to_bytes();
-            let dnode = Dnode::new(object_type::SPACE_MAP, SPACE_MAP_BLOCK, object_type::SPACE_MAP_HEADER, header);
+            let dnode = Dnode::new(
+                object_type::SPACE_MAP,
+                SPACE_MAP_BLOCK,
+                object_type::SPACE_MAP_HEADER,
+                header,
+            );
             object = mos.create(dnode);
             io.alloc.metaslabs[index].space_map = object;
             let bs = mos.dnode(io, metaslab_array)?.block_size as usize;
-            let mut array = mos.read_block(io, metaslab_array, 0)?.unwrap_or_else(|| vec![0u8; bs]);
+            let mut array = mos
+                .read_block(io, metaslab_array, 0)?
+                .unwrap_or_else(|| vec![0u8; bs]);
             put_u64(&mut array, index * 8, object);
             mos.write_block(metaslab_array, 0, array);
         }
@@ -65,7 +88,7 @@ pub fn record<D: BlockDevice>(mos: &mut ObjsetState, io: &mut Io<'_, D>, metasla
         let new_len = base + entries.len() as u64 * 8;
         let first = base / bs;
         let mut bytes: Vec<u8> = Vec::with_capacity(((new_len - first * bs) as usize).max(1));
-        if base % bs != 0 {
+        if !base.is_multiple_of(bs) {
             let block = mos
                 .read_block(io, object, first)?
                 .ok_or_else(|| Error::corrupt("space map shorter than its length"))?;
@@ -113,7 +136,9 @@ pub fn load<R: BlockReader + ?Sized>(
         }
         let d = read_dnode(reader, mos, object)?;
         if d.object_type != object_type::SPACE_MAP {
-            return Err(Error::corrupt("metaslab array points at a non-space-map object"));
+            return Err(Error::corrupt(
+                "metaslab array points at a non-space-map object",
+            ));
         }
         let header = SpaceMapHeader::parse(&d.bonus)?;
         let mut data = vec![0u8; header.length as usize];

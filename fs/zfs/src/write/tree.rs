@@ -64,10 +64,20 @@ pub fn levels_for(max_blkid: u64, nblkptr: u64, per: u64) -> u8 {
 
 /// Apply `changes` to `dnode`'s tree. Its block pointers, level count and
 /// `used` are updated; `max_blkid` is the caller's.
-pub fn update<D: BlockDevice>(io: &mut Io<'_, D>, dnode: &mut Dnode, changes: &Changes) -> Result<()> {
+pub fn update<D: BlockDevice>(
+    io: &mut Io<'_, D>,
+    dnode: &mut Dnode,
+    changes: &Changes,
+) -> Result<()> {
     let nblkptr = dnode.blkptrs.len() as u64;
     let per = dnode.pointers_per_indirect();
-    let highest = changes.blocks.keys().next_back().copied().unwrap_or(0).max(dnode.max_blkid);
+    let highest = changes
+        .blocks
+        .keys()
+        .next_back()
+        .copied()
+        .unwrap_or(0)
+        .max(dnode.max_blkid);
     let needed = levels_for(highest, nblkptr, per).max(dnode.levels);
     if needed > 12 {
         return Err(Error::InvalidArgument("object too large".into()));
@@ -75,7 +85,7 @@ pub fn update<D: BlockDevice>(io: &mut Io<'_, D>, dnode: &mut Dnode, changes: &C
     let mut top: Vec<Node> = dnode.blkptrs.iter().map(|bp| Node::Disk(*bp)).collect();
     let mut levels = dnode.levels;
     while levels < needed {
-        let mut children: Vec<Node> = top.drain(..).collect();
+        let mut children: Vec<Node> = core::mem::take(&mut top);
         children.resize_with(per as usize, || Node::Disk(BlockPointer::HOLE));
         top.push(Node::Grown(children));
         top.resize_with(nblkptr as usize, || Node::Disk(BlockPointer::HOLE));
@@ -108,12 +118,16 @@ fn update_node<D: BlockDevice>(
     let hi = lo.saturating_add(span);
     let old = match node {
         Node::Disk(bp) => {
-            if !changes.touches(lo, hi) || (bp.is_hole() && changes.blocks.range(lo..hi).next().is_none()) {
+            if !changes.touches(lo, hi)
+                || (bp.is_hole() && changes.blocks.range(lo..hi).next().is_none())
+            {
                 return Ok(bp);
             }
             bp
         }
-        Node::Grown(children) => return rewrite_indirect(io, shape, level, index, children, None, changes),
+        Node::Grown(children) => {
+            return rewrite_indirect(io, shape, level, index, children, None, changes);
+        }
     };
     if level == 0 {
         return match changes.blocks.get(&lo) {
@@ -128,10 +142,14 @@ fn update_node<D: BlockDevice>(
         };
     }
     let children = if old.is_hole() {
-        (0..shape.per).map(|_| Node::Disk(BlockPointer::HOLE)).collect()
+        (0..shape.per)
+            .map(|_| Node::Disk(BlockPointer::HOLE))
+            .collect()
     } else {
         if old.level() != level {
-            return Err(Error::corrupt(alloc::format!("indirect block at the wrong level: {old}")));
+            return Err(Error::corrupt(alloc::format!(
+                "indirect block at the wrong level: {old}"
+            )));
         }
         let block = io.read_block(&old)?;
         let mut children = Vec::with_capacity(shape.per as usize);
@@ -159,7 +177,14 @@ fn rewrite_indirect<D: BlockDevice>(
     let mut fill = 0u64;
     let mut any = false;
     for (i, child) in children.into_iter().enumerate() {
-        let bp = update_node(io, shape, level - 1, index * shape.per + i as u64, child, changes)?;
+        let bp = update_node(
+            io,
+            shape,
+            level - 1,
+            index * shape.per + i as u64,
+            child,
+            changes,
+        )?;
         if !bp.is_hole() {
             any = true;
             fill += bp.fill();

@@ -34,6 +34,17 @@ pub enum NewKind<'a> {
     Symlink(&'a [u8]),
 }
 
+/// Permission bits and owner of a new object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Owner {
+    /// Permission bits (`0o644`).
+    pub perm: u64,
+    /// Owner.
+    pub uid: u64,
+    /// Group.
+    pub gid: u64,
+}
+
 /// The root filesystem as the writer sees it.
 #[derive(Debug, Clone)]
 pub struct ZplState {
@@ -70,7 +81,12 @@ fn symlink_layout() -> Vec<u16> {
 }
 
 fn check_name(name: &[u8]) -> Result<()> {
-    if name.is_empty() || name.len() > NAME_MAX || name == b"." || name == b".." || name.iter().any(|&b| b == b'/' || b == 0) {
+    if name.is_empty()
+        || name.len() > NAME_MAX
+        || name == b"."
+        || name == b".."
+        || name.iter().any(|&b| b == b'/' || b == 0)
+    {
         return Err(Error::InvalidName);
     }
     Ok(())
@@ -126,10 +142,14 @@ impl ZplState {
         };
         let attrs = state.new_attributes(0o040755, 0, 0, 0);
         let bonus = sa::encode_bonus(&attrs, BONUS_ROOM)?;
-        let root = state.objset.create_zap_with(zpl_dnode(object_type::DIRECTORY_CONTENTS, bonus));
+        let root = state
+            .objset
+            .create_zap_with(zpl_dnode(object_type::DIRECTORY_CONTENTS, bonus));
         state.set_attributes_raw(&mut r, root, |a| a.parent = root)?;
         state.root = root;
-        let unlinked = state.objset.create_zap(object_type::UNLINKED_SET, 0, Vec::new());
+        let unlinked = state
+            .objset
+            .create_zap(object_type::UNLINKED_SET, 0, Vec::new());
         for (name, value) in [
             ("VERSION", 5),
             ("SA_ATTRS", sa_master),
@@ -139,30 +159,47 @@ impl ZplState {
             ("utf8only", 0),
             ("casesensitivity", 0),
         ] {
-            state.objset.zap_set(&mut r, MASTER_NODE, name.as_bytes(), ZapValue::u64(value))?;
+            state
+                .objset
+                .zap_set(&mut r, MASTER_NODE, name.as_bytes(), ZapValue::u64(value))?;
         }
         Ok(state)
     }
 
     /// Open the filesystem whose object set `bp` points to.
-    pub fn open<R: BlockReader>(r: &mut R, bp: BlockPointer, seed: u64, snapshot_txg: u64) -> Result<ZplState> {
+    pub fn open<R: BlockReader>(
+        r: &mut R,
+        bp: BlockPointer,
+        seed: u64,
+        snapshot_txg: u64,
+    ) -> Result<ZplState> {
         let fs = crate::read::Filesystem::open(r, &bp)?;
         if fs.version != 5 {
-            return Err(Error::unsupported(alloc::format!("writing ZPL version {}", fs.version)));
+            return Err(Error::unsupported(alloc::format!(
+                "writing ZPL version {}",
+                fs.version
+            )));
         }
-        let sa = fs.sa.clone().ok_or_else(|| Error::corrupt("ZPL 5 without SA"))?;
+        let sa = fs
+            .sa
+            .clone()
+            .ok_or_else(|| Error::corrupt("ZPL 5 without SA"))?;
         let expected = [
             (2u64, sa::LAYOUT_DEFAULT.to_vec()),
             (3u64, symlink_layout()),
         ];
         for (number, layout) in expected {
             if sa.layouts.get(&number).is_some_and(|l| *l != layout) {
-                return Err(Error::unsupported(alloc::format!("SA layout {number} differs from Keel's")));
+                return Err(Error::unsupported(alloc::format!(
+                    "SA layout {number} differs from Keel's"
+                )));
             }
         }
         for (number, (name, _, _)) in sa::ZPL_ATTRIBUTES.iter().enumerate() {
             if sa.number(name) != Some(number as u16) {
-                return Err(Error::unsupported(alloc::format!("SA attribute {name} is not number {number}")));
+                return Err(Error::unsupported(alloc::format!(
+                    "SA attribute {name} is not number {number}"
+                )));
             }
         }
         let phys: ObjsetPhys = fs.objset.clone();
@@ -217,7 +254,12 @@ impl ZplState {
         }
     }
 
-    fn set_attributes_raw<R: BlockReader>(&mut self, r: &mut R, object: u64, f: impl FnOnce(&mut Attributes)) -> Result<()> {
+    fn set_attributes_raw<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        object: u64,
+        f: impl FnOnce(&mut Attributes),
+    ) -> Result<()> {
         let mut a = self.attributes(r, object)?;
         f(&mut a);
         let bonus = sa::encode_bonus(&a, BONUS_ROOM)?;
@@ -231,7 +273,12 @@ impl ZplState {
     }
 
     /// Change attributes of `object` (ctime is set to now).
-    pub fn set_attributes<R: BlockReader>(&mut self, r: &mut R, object: u64, f: impl FnOnce(&mut Attributes)) -> Result<()> {
+    pub fn set_attributes<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        object: u64,
+        f: impl FnOnce(&mut Attributes),
+    ) -> Result<()> {
         let now = self.now;
         self.set_attributes_raw(r, object, |a| {
             f(a);
@@ -247,25 +294,47 @@ impl ZplState {
     }
 
     /// Look `name` up in `dir`: (object, type nibble).
-    pub fn lookup_entry<R: BlockReader>(&self, r: &mut R, dir: u64, name: &[u8]) -> Result<(u64, u8)> {
+    pub fn lookup_entry<R: BlockReader>(
+        &self,
+        r: &mut R,
+        dir: u64,
+        name: &[u8],
+    ) -> Result<(u64, u8)> {
         self.require_dir(r, dir)?;
         let v = self.objset.zap_get(r, dir, name)?.ok_or(Error::NotFound)?;
-        Ok(split_dirent(v.as_u64().ok_or_else(|| Error::corrupt("directory entry is not a u64"))?))
+        Ok(split_dirent(v.as_u64().ok_or_else(|| {
+            Error::corrupt("directory entry is not a u64")
+        })?))
     }
 
     /// Entries of `dir`: name → object.
-    pub fn read_dir<R: BlockReader>(&self, r: &mut R, dir: u64) -> Result<Vec<(Vec<u8>, u64, FileKind)>> {
+    pub fn read_dir<R: BlockReader>(
+        &self,
+        r: &mut R,
+        dir: u64,
+    ) -> Result<Vec<(Vec<u8>, u64, FileKind)>> {
         self.require_dir(r, dir)?;
         let mut out = Vec::new();
         for (name, v) in self.objset.zap_list(r, dir)? {
-            let (object, t) = split_dirent(v.as_u64().ok_or_else(|| Error::corrupt("directory entry is not a u64"))?);
+            let (object, t) = split_dirent(
+                v.as_u64()
+                    .ok_or_else(|| Error::corrupt("directory entry is not a u64"))?,
+            );
             out.push((name, object, FileKind::from_dirent_type(t)));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
-    fn add_entry<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8], object: u64, mode: u64, is_dir: bool) -> Result<()> {
+    fn add_entry<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        dir: u64,
+        name: &[u8],
+        object: u64,
+        mode: u64,
+        is_dir: bool,
+    ) -> Result<()> {
         let value = (dirent_type(mode) << 60) | object;
         self.objset.zap_set(r, dir, name, ZapValue::u64(value))?;
         let now = self.now;
@@ -279,7 +348,13 @@ impl ZplState {
         })
     }
 
-    fn remove_entry<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8], is_dir: bool) -> Result<()> {
+    fn remove_entry<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        dir: u64,
+        name: &[u8],
+        is_dir: bool,
+    ) -> Result<()> {
         if !self.objset.zap_remove(r, dir, name)? {
             return Err(Error::NotFound);
         }
@@ -295,7 +370,15 @@ impl ZplState {
     }
 
     /// Create `name` in `dir`.
-    pub fn create<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8], kind: NewKind<'_>, perm: u64, uid: u64, gid: u64) -> Result<u64> {
+    pub fn create<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        dir: u64,
+        name: &[u8],
+        kind: NewKind<'_>,
+        owner: Owner,
+    ) -> Result<u64> {
+        let Owner { perm, uid, gid } = owner;
         check_name(name)?;
         self.require_dir(r, dir)?;
         if self.objset.zap_get(r, dir, name)?.is_some() {
@@ -316,7 +399,9 @@ impl ZplState {
             attrs.symlink = Some(target.to_vec());
         }
         let bonus = sa::encode_bonus(&attrs, BONUS_ROOM).map_err(|_| {
-            Error::unsupported("symlink targets longer than 144 bytes (they need a spill block, not written yet)")
+            Error::unsupported(
+                "symlink targets longer than 144 bytes (they need a spill block, not written yet)",
+            )
         })?;
         let dnode = zpl_dnode(object_type, bonus);
         let object = if kind == NewKind::Directory {
@@ -329,7 +414,13 @@ impl ZplState {
     }
 
     /// Add a hard link `name` in `dir` to file `object`.
-    pub fn link<R: BlockReader>(&mut self, r: &mut R, dir: u64, name: &[u8], object: u64) -> Result<()> {
+    pub fn link<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        dir: u64,
+        name: &[u8],
+        object: u64,
+    ) -> Result<()> {
         check_name(name)?;
         let a = self.attributes(r, object)?;
         if FileKind::from_mode(a.mode) == FileKind::Directory {
@@ -376,7 +467,14 @@ impl ZplState {
     }
 
     /// Move `from_dir/from` to `to_dir/to`, replacing what is there.
-    pub fn rename<R: BlockReader>(&mut self, r: &mut R, from_dir: u64, from: &[u8], to_dir: u64, to: &[u8]) -> Result<()> {
+    pub fn rename<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        from_dir: u64,
+        from: &[u8],
+        to_dir: u64,
+        to: &[u8],
+    ) -> Result<()> {
         check_name(to)?;
         let (object, _) = self.lookup_entry(r, from_dir, from)?;
         self.require_dir(r, to_dir)?;
@@ -387,7 +485,9 @@ impl ZplState {
             let mut at = to_dir;
             loop {
                 if at == object {
-                    return Err(Error::InvalidArgument("moving a directory into itself".into()));
+                    return Err(Error::InvalidArgument(
+                        "moving a directory into itself".into(),
+                    ));
                 }
                 if at == self.root {
                     break;
@@ -447,7 +547,13 @@ impl ZplState {
     }
 
     /// Write `data` at `offset` of file `object`.
-    pub fn write<R: BlockReader>(&mut self, r: &mut R, object: u64, offset: u64, data: &[u8]) -> Result<()> {
+    pub fn write<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        object: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<()> {
         let a = self.require_file(r, object)?;
         let end = offset
             .checked_add(data.len() as u64)
@@ -463,7 +569,9 @@ impl ZplState {
             let mut block = if within == 0 && take == bs as usize {
                 vec![0u8; bs as usize]
             } else {
-                self.objset.read_block(r, object, blkid)?.unwrap_or_else(|| vec![0u8; bs as usize])
+                self.objset
+                    .read_block(r, object, blkid)?
+                    .unwrap_or_else(|| vec![0u8; bs as usize])
             };
             block[within..within + take].copy_from_slice(&data[done..done + take]);
             self.objset.write_block(object, blkid, block);
@@ -482,7 +590,13 @@ impl ZplState {
     }
 
     /// Read from file `object` at `offset`; returns bytes read.
-    pub fn read<R: BlockReader>(&self, r: &mut R, object: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
+    pub fn read<R: BlockReader>(
+        &self,
+        r: &mut R,
+        object: u64,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
         let a = self.require_file(r, object)?;
         if offset >= a.size {
             return Ok(0);
@@ -507,7 +621,9 @@ impl ZplState {
     pub fn truncate<R: BlockReader>(&mut self, r: &mut R, object: u64, size: u64) -> Result<()> {
         let a = self.require_file(r, object)?;
         if size > 1 << 62 {
-            return Err(Error::InvalidArgument("size beyond the largest file".into()));
+            return Err(Error::InvalidArgument(
+                "size beyond the largest file".into(),
+            ));
         }
         if size < a.size {
             let bs = u64::from(self.objset.dnode(r, object)?.block_size.max(512));
@@ -542,6 +658,8 @@ struct NoDisk;
 
 impl BlockReader for NoDisk {
     fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
-        Err(Error::corrupt(alloc::format!("unexpected read of {bp} while creating a filesystem")))
+        Err(Error::corrupt(alloc::format!(
+            "unexpected read of {bp} while creating a filesystem"
+        )))
     }
 }

@@ -30,7 +30,11 @@ const FAT_SHIFTS: [u32; 2] = [14, 17];
 
 /// Encode `entries`. `allow_micro` is false once an object has been a
 /// fatzap (OpenZFS never turns a fatzap back into a microzap).
-pub fn encode(salt: u64, entries: &BTreeMap<Vec<u8>, ZapValue>, allow_micro: bool) -> Result<ZapImage> {
+pub fn encode(
+    salt: u64,
+    entries: &BTreeMap<Vec<u8>, ZapValue>,
+    allow_micro: bool,
+) -> Result<ZapImage> {
     for (name, value) in entries {
         if name.is_empty() || name.len() > NAME_MAX - 1 || name.contains(&0) {
             return Err(Error::InvalidName);
@@ -119,7 +123,11 @@ fn split<'a>(
         && split(ones, (prefix << 1) | 1, prefix_len + 1, geo, max_len, out)
 }
 
-fn encode_fat(salt: u64, entries: &BTreeMap<Vec<u8>, ZapValue>, block_shift: u32) -> Option<ZapImage> {
+fn encode_fat(
+    salt: u64,
+    entries: &BTreeMap<Vec<u8>, ZapValue>,
+    block_shift: u32,
+) -> Option<ZapImage> {
     let geo = LeafGeometry { block_shift };
     let block_size = 1usize << block_shift;
     let table_shift = fat::embedded_table_shift(block_shift);
@@ -171,9 +179,14 @@ fn write_array(block: &mut [u8], geo: LeafGeometry, first: usize, bytes: &[u8]) 
     for k in 0..n {
         let at = geo.chunk_offset(first + k);
         block[at] = fat::CHUNK_ARRAY;
-        let part = &bytes[(k * fat::ARRAY_BYTES).min(bytes.len())..((k + 1) * fat::ARRAY_BYTES).min(bytes.len())];
+        let part = &bytes[(k * fat::ARRAY_BYTES).min(bytes.len())
+            ..((k + 1) * fat::ARRAY_BYTES).min(bytes.len())];
         block[at + 1..at + 1 + part.len()].copy_from_slice(part);
-        let next = if k + 1 == n { fat::CHAIN_END } else { (first + k + 1) as u16 };
+        let next = if k + 1 == n {
+            fat::CHAIN_END
+        } else {
+            (first + k + 1) as u16
+        };
         put_u16(block, at + 22, next);
     }
 }
@@ -204,8 +217,16 @@ fn encode_leaf(geo: LeafGeometry, prefix: u64, prefix_len: u32, items: &[&Item<'
         block[at + entry::VALUE_INTLEN] = item.value.int_size;
         put_u16(&mut block, at + entry::NAME_CHUNK, (at_chunk + 1) as u16);
         put_u16(&mut block, at + entry::NAME_NUMINTS, name.len() as u16);
-        put_u16(&mut block, at + entry::VALUE_CHUNK, (at_chunk + 1 + name_chunks) as u16);
-        put_u16(&mut block, at + entry::VALUE_NUMINTS, item.value.ints.len() as u16);
+        put_u16(
+            &mut block,
+            at + entry::VALUE_CHUNK,
+            (at_chunk + 1 + name_chunks) as u16,
+        );
+        put_u16(
+            &mut block,
+            at + entry::VALUE_NUMINTS,
+            item.value.ints.len() as u16,
+        );
         put_u32(&mut block, at + entry::CD, item.cd);
         put_u64(&mut block, at + entry::HASH, item.hash);
         // Push onto the front of the hash chain.
@@ -221,11 +242,19 @@ fn encode_leaf(geo: LeafGeometry, prefix: u64, prefix_len: u32, items: &[&Item<'
     for i in next_chunk..geo.chunks() {
         let at = geo.chunk_offset(i);
         block[at] = fat::CHUNK_FREE;
-        let next = if i + 1 == geo.chunks() { fat::CHAIN_END } else { (i + 1) as u16 };
+        let next = if i + 1 == geo.chunks() {
+            fat::CHAIN_END
+        } else {
+            (i + 1) as u16
+        };
         put_u16(&mut block, at + 22, next);
     }
     put_u16(&mut block, leaf::NFREE, free as u16);
-    let freelist = if free == 0 { fat::CHAIN_END } else { next_chunk as u16 };
+    let freelist = if free == 0 {
+        fat::CHAIN_END
+    } else {
+        next_chunk as u16
+    };
     put_u16(&mut block, leaf::FREELIST, freelist);
     block
 }
@@ -267,9 +296,18 @@ mod tests {
     #[test]
     fn arrays_and_big_maps_become_fatzaps_that_read_back() {
         let mut entries = BTreeMap::new();
-        entries.insert(b"layout".to_vec(), ZapValue { int_size: 2, ints: (0..15).collect() });
+        entries.insert(
+            b"layout".to_vec(),
+            ZapValue {
+                int_size: 2,
+                ints: (0..15).collect(),
+            },
+        );
         for i in 0..20_000u64 {
-            entries.insert(format!("entry-number-{i:06}").into_bytes(), ZapValue::u64(i));
+            entries.insert(
+                format!("entry-number-{i:06}").into_bytes(),
+                ZapValue::u64(i),
+            );
         }
         let image = encode(0x9876_5432, &entries, true).unwrap();
         assert!(!image.micro);
@@ -284,7 +322,11 @@ mod tests {
             );
         }
         assert_eq!(
-            read::lookup(&mut source(&image), b"layout").unwrap().unwrap().ints.len(),
+            read::lookup(&mut source(&image), b"layout")
+                .unwrap()
+                .unwrap()
+                .ints
+                .len(),
             15
         );
     }
@@ -293,7 +335,10 @@ mod tests {
     fn a_hundred_thousand_entries_fit() {
         let mut entries = BTreeMap::new();
         for i in 0..100_000u64 {
-            entries.insert(format!("f{i}").into_bytes(), ZapValue::u64((8 << 60) | (i + 10)));
+            entries.insert(
+                format!("f{i}").into_bytes(),
+                ZapValue::u64((8 << 60) | (i + 10)),
+            );
         }
         let image = encode(77, &entries, true).unwrap();
         assert_eq!(read::list(&mut source(&image)).unwrap().len(), 100_000);

@@ -5,8 +5,10 @@ use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
 use super::fat::{self, LeafGeometry, entry, header, leaf};
-use super::{BLOCK_HEADER, BLOCK_LEAF, BLOCK_MICRO, LEAF_MAGIC, MICRO_ENTRY, ZAP_MAGIC, ZapValue, hash};
-use crate::bytes::{be64_at, u16_at, u32_at, u64_at, u8_at};
+use super::{
+    BLOCK_HEADER, BLOCK_LEAF, BLOCK_MICRO, LEAF_MAGIC, MICRO_ENTRY, ZAP_MAGIC, ZapValue, hash,
+};
+use crate::bytes::{be64_at, u8_at, u16_at, u32_at, u64_at};
 use crate::error::{Error, Result};
 
 /// Source of a ZAP object's blocks by block id.
@@ -65,7 +67,10 @@ fn list_micro(block: &[u8]) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     for chunk in block.chunks_exact(MICRO_ENTRY).skip(1) {
         let name_bytes = &chunk[14..];
-        let len = name_bytes.iter().position(|&b| b == 0).unwrap_or(name_bytes.len());
+        let len = name_bytes
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(name_bytes.len());
         if len == 0 {
             continue;
         }
@@ -95,7 +100,9 @@ impl FatHeader {
         let table_blocks = u64_at(block, header::PTRTBL_NUMBLKS)?;
         let flags = u64_at(block, header::FLAGS)?;
         if flags != 0 {
-            return Err(Error::unsupported(alloc::format!("fatzap flags {flags:#x}")));
+            return Err(Error::unsupported(alloc::format!(
+                "fatzap flags {flags:#x}"
+            )));
         }
         if table_shift > 48
             || (table_blocks == 0 && table_shift > fat::embedded_table_shift(block_shift).into())
@@ -122,7 +129,11 @@ impl FatHeader {
     }
 
     fn leaf_for(&self, first: &[u8], blocks: &mut BlockSource<'_>, h: u64) -> Result<u64> {
-        let index = if self.table_shift == 0 { 0 } else { h >> (64 - self.table_shift) };
+        let index = if self.table_shift == 0 {
+            0
+        } else {
+            h >> (64 - self.table_shift)
+        };
         self.entry(first, blocks, index)
     }
 

@@ -16,15 +16,24 @@ pub struct FileDevice {
 }
 
 impl FileDevice {
+    /// Open an image file for reading and writing.
     pub fn open(path: &Path) -> FileDevice {
-        let file = OpenOptions::new().read(true).write(true).open(path).expect("open image");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .expect("open image");
         let size = file.metadata().expect("stat image").len();
         FileDevice { file, size }
     }
 }
 
 fn fail(offset: u64, len: usize, reason: &'static str) -> DeviceError {
-    DeviceError { offset, len: len as u64, reason }
+    DeviceError {
+        offset,
+        len: len as u64,
+        reason,
+    }
 }
 
 impl BlockDevice for FileDevice {
@@ -32,15 +41,25 @@ impl BlockDevice for FileDevice {
         self.size
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
-        self.file.seek(SeekFrom::Start(offset)).map_err(|_| fail(offset, buf.len(), "seek failed"))?;
-        self.file.read_exact(buf).map_err(|_| fail(offset, buf.len(), "read failed"))
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|_| fail(offset, buf.len(), "seek failed"))?;
+        self.file
+            .read_exact(buf)
+            .map_err(|_| fail(offset, buf.len(), "read failed"))
     }
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
-        self.file.seek(SeekFrom::Start(offset)).map_err(|_| fail(offset, data.len(), "seek failed"))?;
-        self.file.write_all(data).map_err(|_| fail(offset, data.len(), "write failed"))
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|_| fail(offset, data.len(), "seek failed"))?;
+        self.file
+            .write_all(data)
+            .map_err(|_| fail(offset, data.len(), "write failed"))
     }
     fn flush(&mut self) -> Result<(), DeviceError> {
-        self.file.sync_data().map_err(|_| fail(0, 0, "flush failed"))
+        self.file
+            .sync_data()
+            .map_err(|_| fail(0, 0, "flush failed"))
     }
 }
 
