@@ -36,7 +36,7 @@ pub fn encode(
     allow_micro: bool,
 ) -> Result<ZapImage> {
     for (name, value) in entries {
-        if name.is_empty() || name.len() > NAME_MAX - 1 || name.contains(&0) {
+        if name.is_empty() || name.len() > NAME_MAX || name.contains(&0) {
             return Err(Error::InvalidName);
         }
         if value.ints.is_empty() || value.byte_len() > 8192 {
