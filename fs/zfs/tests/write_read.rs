@@ -136,3 +136,49 @@ fn dump_images_for_referees() {
     w.commit().unwrap();
     dump("one-txg", &w.into_device());
 }
+
+#[test]
+fn a_hundred_thousand_entry_directory_across_txgs() {
+    let mut w = PoolWriter::create_pool(MemoryDevice::new(256 << 20), &options()).unwrap();
+    let root = w.root();
+    let d = w
+        .create(root, b"big", NewKind::Directory, 0o755, 0, 0)
+        .unwrap();
+    for i in 0..100_000u32 {
+        let f = w
+            .create(
+                d,
+                format!("entry-{i:06}").as_bytes(),
+                NewKind::File,
+                0o644,
+                0,
+                0,
+            )
+            .unwrap();
+        if i % 1000 == 0 {
+            w.write(f, 0, format!("{i}\n").as_bytes()).unwrap();
+        }
+    }
+    w.commit().unwrap();
+    for i in (0..100_000u32).step_by(3) {
+        w.unlink(d, format!("entry-{i:06}").as_bytes()).unwrap();
+    }
+    let f = w.lookup(d, b"entry-000001").unwrap();
+    w.rename(d, b"entry-000001", root, b"moved-out").unwrap();
+    w.commit().unwrap();
+    assert_eq!(w.read_dir(d).unwrap().len(), 100_000 - 33_334 - 1);
+    let dev = w.into_device();
+    dump("hundred-thousand", &dev);
+
+    let mut pool = Pool::import(dev).unwrap();
+    let ds = pool.root_dataset().unwrap();
+    let fs = pool.filesystem(&ds).unwrap();
+    let big = fs.resolve(&mut pool, "big", true).unwrap();
+    let entries = fs.read_dir(&mut pool, big).unwrap();
+    assert_eq!(entries.len(), 66_665);
+    assert_eq!(fs.stat(&mut pool, big).unwrap().attributes.size, 66_665 + 2);
+    assert!(fs.resolve(&mut pool, "big/entry-000003", true).is_err());
+    let kept = fs.resolve(&mut pool, "big/entry-001000", true).unwrap();
+    assert_eq!(fs.read_all(&mut pool, kept).unwrap(), b"1000\n");
+    assert_eq!(fs.resolve(&mut pool, "moved-out", true).unwrap(), f);
+}

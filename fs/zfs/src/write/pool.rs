@@ -33,6 +33,8 @@ pub const POOL_VERSION: u64 = 5000;
 pub const CREATION_TXG: u64 = 4;
 /// The txg of the (empty) origin snapshot every filesystem descends from.
 pub const ORIGIN_TXG: u64 = CREATION_TXG - 1;
+/// Smallest device OpenZFS imports (SPA_MINDEVSIZE).
+pub const MIN_DEVICE_SIZE: u64 = 64 << 20;
 /// Most MOS sync passes before giving up on space maps converging.
 const MAX_PASSES: usize = 16;
 
@@ -80,6 +82,9 @@ pub struct PoolWriter<D: BlockDevice> {
     mos_delta: SpaceDelta,
     /// Current time, used for timestamps of changes and the uberblock.
     pub now: Timestamp,
+    /// Set when a commit failed part way: memory no longer matches the
+    /// pool, which is still intact at the previous txg. Reopen it.
+    failed: bool,
 }
 
 /// Metaslab size for a vdev of `asize` bytes: an eighth of it, between
@@ -118,11 +123,16 @@ impl<D: BlockDevice> PoolWriter<D> {
             return Err(Error::InvalidArgument(format!("ashift {}", options.ashift)));
         }
         let device_size = device.size();
+        if device_size < MIN_DEVICE_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "device of {device_size} bytes is too small: OpenZFS ignores devices under 64 MiB"
+            )));
+        }
         let asize = label::allocatable_size(device_size);
         let shift = metaslab_shift(asize);
         if asize >> shift == 0 {
             return Err(Error::InvalidArgument(format!(
-                "device of {device_size} bytes is too small (at least 21 MiB)"
+                "device of {device_size} bytes has no room for a metaslab"
             )));
         }
         let alloc = Allocator::new(label::allocatable_size(device_size), shift, options.ashift);
@@ -275,6 +285,7 @@ impl<D: BlockDevice> PoolWriter<D> {
             label_txg: CREATION_TXG,
             mos_delta: SpaceDelta::default(),
             now,
+            failed: false,
         };
         let config = writer.mos_config();
         let packed = config.encode();
@@ -394,7 +405,13 @@ impl<D: BlockDevice> PoolWriter<D> {
                 secs: ub.timestamp,
                 nanos: 0,
             },
+            failed: false,
         })
+    }
+
+    /// The device (tests use it to count writes and simulate power cuts).
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
     }
 
     /// Give the device back (uncommitted changes are lost).
@@ -467,6 +484,24 @@ impl<D: BlockDevice> PoolWriter<D> {
     /// returns, everything changed before it is durable; a crash at any
     /// point inside leaves the previous txg intact.
     pub fn commit(&mut self) -> Result<u64> {
+        self.usable()?;
+        let result = self.sync_txg();
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+
+    fn usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::InvalidArgument(
+                "an earlier commit failed; reopen the pool (it is intact at its last txg)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn sync_txg(&mut self) -> Result<u64> {
         let txg = self.txg;
         let mut io = Io {
             device: &mut self.device,
@@ -684,6 +719,7 @@ impl<D: BlockDevice> PoolWriter<D> {
         uid: u64,
         gid: u64,
     ) -> Result<u64> {
+        self.usable()?;
         self.sync_clock();
         self.fs.create(
             &mut DeviceReader(&mut self.device),
@@ -696,6 +732,7 @@ impl<D: BlockDevice> PoolWriter<D> {
 
     /// Add a hard link to `object`.
     pub fn link(&mut self, dir: u64, name: &[u8], object: u64) -> Result<()> {
+        self.usable()?;
         self.sync_clock();
         self.fs
             .link(&mut DeviceReader(&mut self.device), dir, name, object)
@@ -703,6 +740,7 @@ impl<D: BlockDevice> PoolWriter<D> {
 
     /// Remove a file or symlink entry.
     pub fn unlink(&mut self, dir: u64, name: &[u8]) -> Result<()> {
+        self.usable()?;
         self.sync_clock();
         self.fs
             .unlink(&mut DeviceReader(&mut self.device), dir, name)
@@ -710,6 +748,7 @@ impl<D: BlockDevice> PoolWriter<D> {
 
     /// Remove an empty directory.
     pub fn rmdir(&mut self, dir: u64, name: &[u8]) -> Result<()> {
+        self.usable()?;
         self.sync_clock();
         self.fs
             .rmdir(&mut DeviceReader(&mut self.device), dir, name)
@@ -717,6 +756,7 @@ impl<D: BlockDevice> PoolWriter<D> {
 
     /// Rename, replacing the target if it exists.
     pub fn rename(&mut self, from_dir: u64, from: &[u8], to_dir: u64, to: &[u8]) -> Result<()> {
+        self.usable()?;
         self.sync_clock();
         self.fs.rename(
             &mut DeviceReader(&mut self.device),
@@ -729,6 +769,7 @@ impl<D: BlockDevice> PoolWriter<D> {
 
     /// Write into a file.
     pub fn write(&mut self, object: u64, offset: u64, data: &[u8]) -> Result<()> {
+        self.usable()?;
         self.sync_clock();
         self.fs
             .write(&mut DeviceReader(&mut self.device), object, offset, data)
@@ -742,6 +783,7 @@ impl<D: BlockDevice> PoolWriter<D> {
 
     /// Set a file's size.
     pub fn truncate(&mut self, object: u64, size: u64) -> Result<()> {
+        self.usable()?;
         self.sync_clock();
         self.fs
             .truncate(&mut DeviceReader(&mut self.device), object, size)
@@ -759,6 +801,7 @@ impl<D: BlockDevice> PoolWriter<D> {
         object: u64,
         f: impl FnOnce(&mut crate::sa::Attributes),
     ) -> Result<()> {
+        self.usable()?;
         self.sync_clock();
         self.fs
             .set_attributes(&mut DeviceReader(&mut self.device), object, f)
