@@ -142,6 +142,22 @@ pub const LAYOUT_DEFAULT: [u16; 14] = [
 pub const LAYOUT_DEFAULT_NUMBER: u16 = 2;
 /// Layout number of the symlink layout (default plus ZPL_SYMLINK).
 pub const LAYOUT_SYMLINK_NUMBER: u16 = 3;
+/// Layout number of a spill block holding only ZPL_SYMLINK (long targets).
+pub const LAYOUT_SPILL_SYMLINK_NUMBER: u16 = 4;
+/// Bonus room left when the dnode carries a spill block pointer.
+pub const MAX_BONUS_WITH_SPILL: usize = 192;
+
+/// Encode a spill block holding a symlink target (layout 4), padded to
+/// whole 512-byte sectors.
+pub fn encode_spill_symlink(target: &[u8]) -> Vec<u8> {
+    let len = round_up(8 + target.len() as u64, 512) as usize;
+    let mut b = vec![0u8; len];
+    put_u32(&mut b, 0, SA_MAGIC);
+    put_u16(&mut b, 4, LAYOUT_SPILL_SYMLINK_NUMBER | (1 << 10));
+    put_u16(&mut b, 6, target.len() as u16);
+    b[8..8 + target.len()].copy_from_slice(target);
+    b
+}
 
 /// Encode a registry entry value: number, length, byteswap kind.
 pub fn registry_value(number: u16, length: u16, bswap: u8) -> u64 {

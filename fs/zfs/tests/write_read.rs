@@ -182,3 +182,42 @@ fn a_hundred_thousand_entry_directory_across_txgs() {
     assert_eq!(fs.read_all(&mut pool, kept).unwrap(), b"1000\n");
     assert_eq!(fs.resolve(&mut pool, "moved-out", true).unwrap(), f);
 }
+
+#[test]
+fn long_symlink_targets_go_to_a_spill_block() {
+    let mut w = PoolWriter::create_pool(MemoryDevice::new(64 << 20), &options()).unwrap();
+    let root = w.root();
+    let long: Vec<u8> = format!("/{}/target", "directory-name".repeat(20)).into_bytes();
+    let longest: Vec<u8> = vec![b'x'; 4000];
+    let short = w
+        .create(root, b"short", NewKind::Symlink(b"t"), 0o777, 0, 0)
+        .unwrap();
+    let a = w
+        .create(root, b"long", NewKind::Symlink(&long), 0o777, 5, 6)
+        .unwrap();
+    w.create(root, b"longest", NewKind::Symlink(&longest), 0o777, 0, 0)
+        .unwrap();
+    assert_eq!(w.attributes(a).unwrap().symlink.as_deref(), Some(&long[..]));
+    w.commit().unwrap();
+    let mut w = PoolWriter::open(w.into_device()).unwrap();
+    w.set_attributes(a, |attrs| attrs.uid = 77).unwrap();
+    w.set_attributes(short, |attrs| attrs.gid = 9).unwrap();
+    w.commit().unwrap();
+    let dev = w.into_device();
+    dump("long-symlinks", &dev);
+
+    let mut pool = Pool::import(dev).unwrap();
+    let ds = pool.root_dataset().unwrap();
+    let fs = pool.filesystem(&ds).unwrap();
+    for (name, target) in [("long", &long), ("longest", &longest)] {
+        let object = fs.resolve(&mut pool, name, false).unwrap();
+        let st = fs.stat(&mut pool, object).unwrap();
+        assert_eq!(st.kind, FileKind::Symlink);
+        assert_eq!(st.attributes.size, target.len() as u64);
+        assert_eq!(&fs.read_link(&mut pool, object).unwrap(), target);
+    }
+    let object = fs.resolve(&mut pool, "long", false).unwrap();
+    assert_eq!(fs.stat(&mut pool, object).unwrap().attributes.uid, 77);
+    let object = fs.resolve(&mut pool, "short", false).unwrap();
+    assert_eq!(fs.read_link(&mut pool, object).unwrap(), b"t");
+}

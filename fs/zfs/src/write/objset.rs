@@ -42,6 +42,7 @@ pub struct ObjsetState {
     clear_from: BTreeMap<u64, u64>,
     zaps: BTreeMap<u64, ZapState>,
     freed: BTreeMap<u64, Dnode>,
+    spills: BTreeMap<u64, Vec<u8>>,
     /// Next object number to hand out.
     pub next_object: u64,
     salt_state: u64,
@@ -92,6 +93,7 @@ impl ObjsetState {
             clear_from: BTreeMap::new(),
             zaps: BTreeMap::new(),
             freed: BTreeMap::new(),
+            spills: BTreeMap::new(),
             next_object: next_object.max(1),
             salt_state: seed,
             dirty_bytes: 0,
@@ -203,6 +205,7 @@ impl ObjsetState {
         }
         self.clear_from.remove(&object);
         self.zaps.remove(&object);
+        self.spills.remove(&object);
         self.dnodes.insert(object, Dnode::default());
         self.dirty.insert(object);
         Ok(())
@@ -230,6 +233,18 @@ impl ObjsetState {
             None => read_dnode(r, &self.phys, object)?,
         };
         read_level0(r, &d, blkid)
+    }
+
+    /// Give `object` a new spill block (system attributes that do not fit
+    /// its bonus buffer), written at the next sync.
+    pub fn set_spill(&mut self, object: u64, data: Vec<u8>) {
+        self.spills.insert(object, data);
+        self.dirty.insert(object);
+    }
+
+    /// The spill block of `object` changed in the open txg, if any.
+    pub fn pending_spill(&self, object: u64) -> Option<&Vec<u8>> {
+        self.spills.get(&object)
     }
 
     /// Replace level-0 block `blkid` of `object` (a full block).
@@ -410,6 +425,7 @@ impl ObjsetState {
         self.root_bp = io.write_block(&bytes, object_type::OBJSET, 0, fill, &old)?;
         self.dnodes.clear();
         self.blocks.clear();
+        self.spills.clear();
         self.clear_from.clear();
         self.dirty_bytes = 0;
         Ok(self.root_bp)
@@ -464,6 +480,12 @@ impl ObjsetState {
             }
         }
         tree::update(io, &mut d, &changes)?;
+        if let Some(data) = self.spills.remove(&object) {
+            let old = d.spill.unwrap_or(BlockPointer::HOLE);
+            let bp = io.write_block(&data, object_type::SA, 0, 1, &old)?;
+            d.used = (d.used + bp.allocated()).saturating_sub(old.allocated());
+            d.spill = Some(bp);
+        }
         self.dnodes.insert(object, d);
         Ok(())
     }

@@ -55,6 +55,7 @@ pub struct ZplState {
     /// Blocks born at or before this txg belong to a snapshot.
     pub snapshot_txg: u64,
     sa: SaTable,
+    sa_layouts: u64,
     /// Time stamp for changes.
     pub now: Timestamp,
     /// The open txg (generation numbers of new objects).
@@ -104,6 +105,7 @@ impl ZplState {
             root: 0,
             snapshot_txg: 0,
             sa: SaTable::default(),
+            sa_layouts: 0,
             now: Timestamp::default(),
             txg: 0,
         }
@@ -126,6 +128,7 @@ impl ZplState {
         let layout_entries = vec![
             (b"2".to_vec(), layout_u16s(&sa::LAYOUT_DEFAULT)),
             (b"3".to_vec(), layout_u16s(&symlink_layout())),
+            (b"4".to_vec(), layout_u16s(&[sa::attr::SYMLINK])),
         ];
         for (name, value) in &layout_entries {
             objset.zap_set(&mut r, layouts, name, value.clone())?;
@@ -137,6 +140,7 @@ impl ZplState {
             root: 0,
             snapshot_txg: super::pool::ORIGIN_TXG,
             sa: SaTable::from_zaps(&registry_entries, &layout_entries)?,
+            sa_layouts: layouts,
             now,
             txg: super::pool::CREATION_TXG,
         };
@@ -187,6 +191,7 @@ impl ZplState {
         let expected = [
             (2u64, sa::LAYOUT_DEFAULT.to_vec()),
             (3u64, symlink_layout()),
+            (4u64, vec![sa::attr::SYMLINK]),
         ];
         for (number, layout) in expected {
             if sa.layouts.get(&number).is_some_and(|l| *l != layout) {
@@ -203,6 +208,10 @@ impl ZplState {
             }
         }
         let phys: ObjsetPhys = fs.objset.clone();
+        let master = crate::read::object::read_dnode(r, &phys, MASTER_NODE)?;
+        let sa_master = crate::read::object::zap_u64(r, &master, "SA_ATTRS")?;
+        let sa_master = crate::read::object::read_dnode(r, &phys, sa_master)?;
+        let sa_layouts = crate::read::object::zap_u64(r, &sa_master, "LAYOUTS")?;
         let mut objset = ObjsetState::open(phys, bp, 1, seed);
         objset.next_object = objset.scan_next_object(r)?;
         Ok(ZplState {
@@ -210,6 +219,7 @@ impl ZplState {
             root: fs.root,
             snapshot_txg,
             sa,
+            sa_layouts,
             now: Timestamp::default(),
             txg: 0,
         })
@@ -242,7 +252,9 @@ impl ZplState {
             object_type::SA => {
                 let mut values = BTreeMap::new();
                 self.sa.decode(&d.bonus, &mut values)?;
-                if let Some(spill) = &d.spill
+                if let Some(pending) = self.objset.pending_spill(object) {
+                    self.sa.decode(pending, &mut values)?;
+                } else if let Some(spill) = &d.spill
                     && !spill.is_hole()
                 {
                     self.sa.decode(&r.read_block(spill)?, &mut values)?;
@@ -262,13 +274,58 @@ impl ZplState {
     ) -> Result<()> {
         let mut a = self.attributes(r, object)?;
         f(&mut a);
-        let bonus = sa::encode_bonus(&a, BONUS_ROOM)?;
+        let has_spill = self.objset.dnode(r, object)?.spill.is_some()
+            || self.objset.pending_spill(object).is_some();
+        self.store_attributes(r, object, &a, has_spill)
+    }
+
+    /// Write `a` into the bonus buffer, moving a long symlink target to a
+    /// spill block (layout 4) when it does not fit.
+    fn store_attributes<R: BlockReader>(
+        &mut self,
+        r: &mut R,
+        object: u64,
+        a: &Attributes,
+        spill: bool,
+    ) -> Result<()> {
+        let inline = if spill {
+            Err(Error::NoSpace)
+        } else {
+            sa::encode_bonus(a, BONUS_ROOM)
+        };
+        let (bonus, spill) = match (inline, &a.symlink) {
+            (Ok(bonus), _) => (bonus, None),
+            (Err(_), Some(target)) => {
+                self.register_spill_layout(r)?;
+                let mut short = a.clone();
+                short.symlink = None;
+                let bonus = sa::encode_bonus(&short, sa::MAX_BONUS_WITH_SPILL)?;
+                (bonus, Some(sa::encode_spill_symlink(target)))
+            }
+            (Err(e), None) => return Err(e),
+        };
         let d = self.objset.dnode_mut(r, object)?;
-        if d.spill.is_some() {
-            return Err(Error::unsupported("objects with spill blocks"));
-        }
         d.bonus_type = object_type::SA;
         d.bonus = bonus;
+        if let Some(data) = spill {
+            if d.spill.is_none() {
+                d.spill = Some(BlockPointer::HOLE);
+            }
+            self.objset.set_spill(object, data);
+        }
+        Ok(())
+    }
+
+    /// Make sure layout 4 (a spill holding ZPL_SYMLINK) is registered.
+    fn register_spill_layout<R: BlockReader>(&mut self, r: &mut R) -> Result<()> {
+        let number = u64::from(sa::LAYOUT_SPILL_SYMLINK_NUMBER);
+        if self.sa.layouts.contains_key(&number) {
+            return Ok(());
+        }
+        let layout = vec![sa::attr::SYMLINK];
+        self.objset
+            .zap_set(r, self.sa_layouts, b"4", layout_u16s(&layout))?;
+        self.sa.layouts.insert(number, layout);
         Ok(())
     }
 
@@ -398,17 +455,14 @@ impl ZplState {
             attrs.size = target.len() as u64;
             attrs.symlink = Some(target.to_vec());
         }
-        let bonus = sa::encode_bonus(&attrs, BONUS_ROOM).map_err(|_| {
-            Error::unsupported(
-                "symlink targets longer than 144 bytes (they need a spill block, not written yet)",
-            )
-        })?;
-        let dnode = zpl_dnode(object_type, bonus);
+        let placeholder = sa::encode_bonus(&self.new_attributes(mode, uid, gid, dir), BONUS_ROOM)?;
+        let dnode = zpl_dnode(object_type, placeholder);
         let object = if kind == NewKind::Directory {
             self.objset.create_zap_with(dnode)
         } else {
             self.objset.create(dnode)
         };
+        self.store_attributes(r, object, &attrs, false)?;
         self.add_entry(r, dir, name, object, mode, kind == NewKind::Directory)?;
         Ok(object)
     }
