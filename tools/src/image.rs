@@ -206,7 +206,14 @@ fn arch_machine(arch: Arch) -> u16 {
 }
 
 fn zfs_error(what: impl std::fmt::Display, e: keel_zfs::Error) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {e}")
+    match e {
+        keel_zfs::Error::NoSpace => {
+            anyhow::anyhow!(
+                "{what}: {e}: the image is full; pass a larger --size (or leave it out to size the image from its content)"
+            )
+        }
+        e => anyhow::anyhow!("{what}: {e}"),
+    }
 }
 
 fn parent_of(guest: &str) -> (&str, &str) {
@@ -548,5 +555,111 @@ mod tests {
         assert_eq!(parse_size("4096").unwrap(), 4096);
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("M").is_err());
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+    use keel_zfs::read::{FileKind, Pool};
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/image-tests")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn built_images_read_back_through_keel_zfs() {
+        let dir = temp("readback");
+        let tree = dir.join("tree");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("sub/a.txt"), b"alpha\n").unwrap();
+        std::fs::write(tree.join("b.bin"), vec![7u8; 300_000]).unwrap();
+        std::os::unix::fs::symlink("sub/a.txt", tree.join("link")).unwrap();
+        std::fs::hard_link(tree.join("b.bin"), tree.join("b-again")).unwrap();
+        let manifest = dir.join("m");
+        std::fs::write(
+            &manifest,
+            "dir /var/data mode=0700 uid=1000 gid=100\nfile /etc/conf tree/sub/a.txt mode=0600\nsymlink /lib64/ld.so /lib/ld.so\n",
+        )
+        .unwrap();
+        let args = ImageArgs {
+            arch: None,
+            output: dir.join("out/disk.img"),
+            size: None,
+            add: vec![],
+            add_dir: vec![format!("{}:/app", tree.display())],
+            manifest: vec![manifest],
+            format: Format::Raw,
+        };
+        let spec = spec_from_args(&args).unwrap();
+        let options = BuildOptions {
+            size: None,
+            format: Format::Raw,
+            arch: None,
+            progress: false,
+        };
+        let report = build(&spec, &args.output, &options).unwrap();
+        assert_eq!(
+            (report.files, report.hard_links, report.symlinks),
+            (3, 1, 2)
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("out")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "only the finished image remains");
+
+        let mut pool = Pool::import(FileDevice::open(&args.output).unwrap()).unwrap();
+        let ds = pool.root_dataset().unwrap();
+        let fs = pool.filesystem(&ds).unwrap();
+        let read = |pool: &mut Pool<FileDevice>, path: &str| {
+            let o = fs.resolve(pool, path, true).unwrap();
+            fs.read_all(pool, o).unwrap()
+        };
+        assert_eq!(read(&mut pool, "/app/sub/a.txt"), b"alpha\n");
+        assert_eq!(read(&mut pool, "/app/link"), b"alpha\n");
+        assert_eq!(read(&mut pool, "/app/b-again"), vec![7u8; 300_000]);
+        assert_eq!(read(&mut pool, "/etc/conf"), b"alpha\n");
+        let b = fs.resolve(&mut pool, "/app/b.bin", true).unwrap();
+        assert_eq!(fs.resolve(&mut pool, "/app/b-again", true).unwrap(), b);
+        assert_eq!(fs.stat(&mut pool, b).unwrap().attributes.links, 2);
+        let conf = fs.resolve(&mut pool, "/etc/conf", true).unwrap();
+        assert_eq!(fs.stat(&mut pool, conf).unwrap().attributes.mode, 0o100600);
+        let data = fs.resolve(&mut pool, "/var/data", true).unwrap();
+        let st = fs.stat(&mut pool, data).unwrap();
+        assert_eq!(st.kind, FileKind::Directory);
+        assert_eq!(
+            (st.attributes.mode, st.attributes.uid, st.attributes.gid),
+            (0o040700, 1000, 100)
+        );
+        let ld = fs.resolve(&mut pool, "/lib64/ld.so", false).unwrap();
+        assert_eq!(fs.read_link(&mut pool, ld).unwrap(), b"/lib/ld.so");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn failures_leave_nothing_behind() {
+        let dir = temp("failure");
+        let mut spec = ImageSpec::default();
+        let big = dir.join("big");
+        std::fs::write(&big, vec![1u8; 3 << 20]).unwrap();
+        spec.add_file(&big, "/big", "test").unwrap();
+        let out = dir.join("out/disk.img");
+        let options = BuildOptions {
+            size: Some(64 << 20),
+            format: Format::Raw,
+            arch: None,
+            progress: false,
+        };
+        // 64 MiB holds 3 MiB; ask for 30 copies to run out of space.
+        for i in 0..30 {
+            spec.add_file(&big, &format!("/copy{i}"), "test").unwrap();
+        }
+        let err = build(&spec, &out, &options).unwrap_err();
+        assert!(format!("{err:#}").contains("no space"), "{err:#}");
+        assert_eq!(std::fs::read_dir(dir.join("out")).unwrap().count(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

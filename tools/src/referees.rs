@@ -347,8 +347,12 @@ fn make_tree(dir: &Path) -> Result<()> {
         f.write_all_at(&noise.bytes(300_000), 0)?;
         f.write_all_at(&noise.bytes(70_000), 40 << 20)?;
     }
-    symlink("../etc/hello.txt", dir.join("links-hello"))?;
     std::fs::create_dir_all(dir.join("links"))?;
+    symlink("../etc/hello.txt", dir.join("links/relative"))?;
+    symlink(
+        format!("/{}/target", "long-directory-name".repeat(16)),
+        dir.join("long-link"),
+    )?;
     symlink("/etc/hello.txt", dir.join("links/absolute"))?;
     std::fs::hard_link(dir.join("bin/app"), dir.join("links/app-hard"))?;
     std::fs::create_dir_all(dir.join("empty-dir"))?;
@@ -453,10 +457,18 @@ pub fn zfs_phase(workspace: &Path, tally: &mut Tally) -> Result<()> {
             );
             phase.record("zdb -bcc assorted", zdb.check(&assorted, image::POOL_NAME));
             if grub_ok {
-                phase.record(
-                    "grub-fstest cat assorted",
-                    grub_compare(&assorted.join("pool.img"), &report),
-                );
+                let img = assorted.join("pool.img");
+                phase.record("grub-fstest cat assorted", grub_compare(&img, &report));
+                // Through symlinks (relative, absolute) and a hard link.
+                let linked = image::Report {
+                    contents: vec![
+                        ("/links/relative".into(), tree.join("etc/hello.txt")),
+                        ("/links/absolute".into(), tree.join("etc/hello.txt")),
+                        ("/links/app-hard".into(), tree.join("bin/app")),
+                    ],
+                    ..Default::default()
+                };
+                phase.record("grub-fstest cat through links", grub_compare(&img, &linked));
             }
         }
         Err(e) => phase.record("image builder: assorted tree", Err(e)),
