@@ -17,6 +17,8 @@ use crate::sa::{self, Attributes, SaTable};
 
 /// Object number of the ZPL master node.
 pub const MASTER_NODE: u64 = 1;
+/// Longest symlink target read from a data block (Linux's PATH_MAX is 4096).
+pub const MAX_SYMLINK: u64 = 64 * 1024;
 /// Most symlinks followed while resolving one path.
 pub const MAX_SYMLINKS: usize = 40;
 
@@ -342,6 +344,12 @@ impl Filesystem {
         }
         if let Some(target) = attributes.symlink {
             return Ok(target);
+        }
+        if attributes.size > MAX_SYMLINK {
+            return Err(Error::corrupt(alloc::format!(
+                "symlink {object} claims a {}-byte target",
+                attributes.size
+            )));
         }
         let mut buf = vec![0u8; attributes.size as usize];
         read_range(reader, &dnode, 0, &mut buf)?;

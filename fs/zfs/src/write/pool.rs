@@ -357,6 +357,16 @@ impl<D: BlockDevice> PoolWriter<D> {
         let mut loaded = Allocator::new(asize, shift, ashift);
         spacemaps::load(&mut io, &mos_phys, metaslab_array, &mut loaded)?;
         let directory = read_dnode(&mut io, &mos_phys, OBJECT_DIRECTORY)?;
+        // Enabled features (even unused ones) change what must be written.
+        if let Ok(features) = zap_u64(&mut io, &directory, "features_for_write") {
+            let features = read_dnode(&mut io, &mos_phys, features)?;
+            if let Some((name, _)) = crate::read::object::zap_list(&mut io, &features)?.first() {
+                return Err(Error::unsupported(format!(
+                    "writing a pool with feature {} enabled",
+                    String::from_utf8_lossy(name)
+                )));
+            }
+        }
         let root_dir = zap_u64(&mut io, &directory, "root_dataset")?;
         let root_dir_phys = DslDir::parse(&read_dnode(&mut io, &mos_phys, root_dir)?.bonus)?;
         let root_dataset = root_dir_phys.0[dir::HEAD_DATASET];

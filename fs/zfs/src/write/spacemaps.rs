@@ -141,6 +141,11 @@ pub fn load<R: BlockReader + ?Sized>(
             ));
         }
         let header = SpaceMapHeader::parse(&d.bonus)?;
+        if header.length > (d.max_blkid + 1).saturating_mul(u64::from(d.block_size)) {
+            return Err(Error::corrupt(alloc::format!(
+                "space map {object} is shorter than its recorded length"
+            )));
+        }
         let mut data = vec![0u8; header.length as usize];
         read_range(reader, &d, 0, &mut data)?;
         let start = alloc.metaslabs[index].start;
