@@ -3,6 +3,9 @@
 //! truncate, attributes) that change them.
 
 pub mod alloc;
+mod create;
+mod file_data;
+mod files;
 pub mod io;
 pub mod objset;
 pub mod pool;
@@ -10,5 +13,6 @@ pub mod spacemaps;
 pub mod tree;
 pub mod zpl;
 
+pub use create::metaslab_shift;
 pub use pool::{CreateOptions, PoolWriter};
 pub use zpl::NewKind;

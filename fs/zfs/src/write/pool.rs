@@ -1,6 +1,5 @@
-//! A pool open for writing: creation (MOS, DSL tree, root filesystem),
-//! opening an existing pool, and committing a transaction group in
-//! OpenZFS's order — data and metadata, space maps, flush, then the
+//! A pool open for writing: opening an existing pool, and committing a
+//! transaction group in OpenZFS's order — data and metadata, space maps, flush, then the
 //! uberblock into all four labels between flushes.
 
 use alloc::format;
@@ -15,17 +14,15 @@ use super::spacemaps;
 use super::zpl::ZplState;
 use crate::blkptr::BlockPointer;
 use crate::device::BlockDevice;
-use crate::dnode::{Dnode, object_type};
-use crate::dsl::{self, DslDataset, DslDir, dataset, dir};
+use crate::dsl::{DslDataset, DslDir, dataset, dir};
 use crate::error::{Error, Result};
 use crate::label::{self, LABEL_COUNT, MMP_MAGIC, Uberblock};
 use crate::nvlist::{NvList, Value};
-use crate::objset::{ObjsetPhys, objset_type};
+use crate::objset::ObjsetPhys;
 use crate::read::dataset::OBJECT_DIRECTORY;
 use crate::read::object::{read_dnode, zap_u64};
 use crate::read::{BlockReader, check_config, read_verified};
 use crate::sa::Timestamp;
-use crate::zap::ZapValue;
 
 /// Pool version written: feature flags, with none enabled.
 pub const POOL_VERSION: u64 = 5000;
@@ -53,272 +50,41 @@ pub struct CreateOptions {
 
 /// Objects of the MOS the writer keeps touching.
 #[derive(Debug, Clone, Copy, Default)]
-struct MosObjects {
-    metaslab_array: u64,
-    root_dir: u64,
-    root_dataset: u64,
-    mos_dir: u64,
+pub(super) struct MosObjects {
+    pub(super) metaslab_array: u64,
+    pub(super) root_dir: u64,
+    pub(super) root_dataset: u64,
+    pub(super) mos_dir: u64,
 }
 
 /// A writable pool.
 pub struct PoolWriter<D: BlockDevice> {
-    pub(crate) device: D,
-    device_size: u64,
+    pub(super) device: D,
+    pub(super) device_size: u64,
     /// Pool name.
     pub name: String,
-    pool_guid: u64,
-    vdev_guid: u64,
-    ashift: u32,
-    metaslab_shift: u32,
+    pub(super) pool_guid: u64,
+    pub(super) vdev_guid: u64,
+    pub(super) ashift: u32,
+    pub(super) metaslab_shift: u32,
     /// The open transaction group (the last committed is `txg - 1`).
     pub txg: u64,
-    pub(crate) alloc: Allocator,
-    pub(crate) mos: ObjsetState,
-    objects: MosObjects,
+    pub(super) alloc: Allocator,
+    pub(super) mos: ObjsetState,
+    pub(super) objects: MosObjects,
     /// The root dataset's filesystem.
-    pub(crate) fs: ZplState,
-    labels_dirty: bool,
-    label_txg: u64,
-    mos_delta: SpaceDelta,
+    pub(super) fs: ZplState,
+    pub(super) labels_dirty: bool,
+    pub(super) label_txg: u64,
+    pub(super) mos_delta: SpaceDelta,
     /// Current time, used for timestamps of changes and the uberblock.
     pub now: Timestamp,
     /// Set when a commit failed part way: memory no longer matches the
     /// pool, which is still intact at the previous txg. Reopen it.
-    failed: bool,
-}
-
-/// Metaslab size for a vdev of `asize` bytes: an eighth of it, between
-/// 16 MiB and 512 MiB, a power of two (what makefs does).
-pub fn metaslab_shift(asize: u64) -> u32 {
-    let target = (asize / 8).clamp(16 << 20, 512 << 20);
-    63 - target.leading_zeros()
-}
-
-fn check_name(name: &str) -> Result<()> {
-    let ok = name.len() <= 200
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-        && !["mirror", "raidz", "draid", "spare", "log"].contains(&name);
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument(format!(
-            "pool name '{name}': use letters, digits, '_', '-', '.', starting with a letter"
-        )))
-    }
-}
-
-fn bonus_words<const N: usize>(w: &dsl::Words<N>) -> Vec<u8> {
-    w.to_bytes()
+    pub(super) failed: bool,
 }
 
 impl<D: BlockDevice> PoolWriter<D> {
-    /// Create a new pool covering all of `device`. Nothing is durable
-    /// until [`PoolWriter::commit`].
-    pub fn create_pool(device: D, options: &CreateOptions) -> Result<PoolWriter<D>> {
-        check_name(&options.name)?;
-        if !(9..=13).contains(&options.ashift) {
-            return Err(Error::InvalidArgument(format!("ashift {}", options.ashift)));
-        }
-        let device_size = device.size();
-        if device_size < MIN_DEVICE_SIZE {
-            return Err(Error::InvalidArgument(format!(
-                "device of {device_size} bytes is too small: OpenZFS ignores devices under 64 MiB"
-            )));
-        }
-        let asize = label::allocatable_size(device_size);
-        let shift = metaslab_shift(asize);
-        if asize >> shift == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "device of {device_size} bytes has no room for a metaslab"
-            )));
-        }
-        let alloc = Allocator::new(label::allocatable_size(device_size), shift, options.ashift);
-        let mut mos = ObjsetState::new(objset_type::META, options.seed);
-        let pool_guid = mos.random();
-        let vdev_guid = mos.random();
-        let now = options.now;
-
-        let directory = mos.create_zap(object_type::OBJECT_DIRECTORY, 0, Vec::new());
-        debug_assert_eq!(directory, OBJECT_DIRECTORY);
-        let count = alloc.metaslabs.len() as u64;
-        let array_size = crate::bytes::round_up(count * 8, 512) as u32;
-        let metaslab_array = mos.create(Dnode::new(
-            object_type::OBJECT_ARRAY,
-            array_size,
-            0,
-            Vec::new(),
-        ));
-        mos.write_block(metaslab_array, 0, vec![0u8; array_size as usize]);
-
-        // DSL: the root directory and dataset, $MOS, $FREE, $ORIGIN.
-        let new_dir = |mos: &mut ObjsetState, parent: u64| -> u64 {
-            let props = mos.create_zap(object_type::DSL_PROPS, 0, Vec::new());
-            let children = mos.create_zap(object_type::DSL_DIR_CHILD_MAP, 0, Vec::new());
-            let mut d: DslDir = dsl::Words([0; 32]);
-            d.0[dir::CREATION_TIME] = now.secs;
-            d.0[dir::PARENT] = parent;
-            d.0[dir::CHILD_DIR_ZAP] = children;
-            d.0[dir::PROPS_ZAP] = props;
-            d.0[dir::FLAGS] = dsl::DIR_FLAG_USED_BREAKDOWN;
-            mos.create(Dnode::new(
-                object_type::DSL_DIR,
-                512,
-                object_type::DSL_DIR,
-                bonus_words(&d),
-            ))
-        };
-        let new_dataset = |mos: &mut ObjsetState, dir_object: u64| -> u64 {
-            let deadlist = mos.create_zap(
-                object_type::DEADLIST,
-                object_type::DEADLIST_HDR,
-                vec![0u8; 320],
-            );
-            let mut ds: DslDataset = dsl::Words([0; 40]);
-            ds.0[dataset::DIR] = dir_object;
-            ds.0[dataset::DEADLIST] = deadlist;
-            ds.0[dataset::CREATION_TIME] = now.secs;
-            ds.0[dataset::CREATION_TXG] = ORIGIN_TXG;
-            ds.0[dataset::FSID_GUID] = mos.random() >> 8;
-            ds.0[dataset::GUID] = mos.random();
-            mos.create(Dnode::new(
-                object_type::DSL_DATASET,
-                512,
-                object_type::DSL_DATASET,
-                bonus_words(&ds),
-            ))
-        };
-        let root_dir = new_dir(&mut mos, 0);
-        let root_dataset = new_dataset(&mut mos, root_dir);
-        let mos_dir = new_dir(&mut mos, root_dir);
-        let free_dir = new_dir(&mut mos, root_dir);
-        let origin_dir = new_dir(&mut mos, root_dir);
-        let origin_dataset = new_dataset(&mut mos, origin_dir);
-        let origin_snapshot = new_dataset(&mut mos, origin_dir);
-        let clones = mos.create_zap(object_type::DSL_CLONES, 0, Vec::new());
-        let root_snapnames = mos.create_zap(object_type::DSL_DS_SNAP_MAP, 0, Vec::new());
-        let origin_snapnames = mos.create_zap(object_type::DSL_DS_SNAP_MAP, 0, Vec::new());
-        let mut r = NoReads;
-        for (name, object) in [
-            ("$MOS", mos_dir),
-            ("$FREE", free_dir),
-            ("$ORIGIN", origin_dir),
-        ] {
-            let children = dir_field(&mut mos, &mut r, root_dir, dir::CHILD_DIR_ZAP)?;
-            mos.zap_set(&mut r, children, name.as_bytes(), ZapValue::u64(object))?;
-        }
-        mos.zap_set(
-            &mut r,
-            origin_snapnames,
-            b"$ORIGIN",
-            ZapValue::u64(origin_snapshot),
-        )?;
-        mos.zap_set(
-            &mut r,
-            clones,
-            format!("{root_dataset:x}").as_bytes(),
-            ZapValue::u64(root_dataset),
-        )?;
-        let root_props = dir_field(&mut mos, &mut r, root_dir, dir::PROPS_ZAP)?;
-        mos.zap_set(&mut r, root_props, b"compression", ZapValue::u64(2))?;
-        edit_dir(&mut mos, &mut r, root_dir, |d| {
-            d.0[dir::HEAD_DATASET] = root_dataset;
-            d.0[dir::ORIGIN] = origin_snapshot;
-        })?;
-        edit_dir(&mut mos, &mut r, origin_dir, |d| {
-            d.0[dir::HEAD_DATASET] = origin_dataset;
-            d.0[dir::CLONES] = clones;
-        })?;
-        edit_dataset(&mut mos, &mut r, root_dataset, |ds| {
-            ds.0[dataset::PREV_SNAP] = origin_snapshot;
-            ds.0[dataset::PREV_SNAP_TXG] = ORIGIN_TXG;
-            ds.0[dataset::SNAPNAMES_ZAP] = root_snapnames;
-        })?;
-        edit_dataset(&mut mos, &mut r, origin_dataset, |ds| {
-            ds.0[dataset::PREV_SNAP] = origin_snapshot;
-            ds.0[dataset::PREV_SNAP_TXG] = ORIGIN_TXG;
-            ds.0[dataset::SNAPNAMES_ZAP] = origin_snapnames;
-        })?;
-        edit_dataset(&mut mos, &mut r, origin_snapshot, |ds| {
-            ds.0[dataset::NEXT_SNAP] = origin_dataset;
-            ds.0[dataset::NUM_CHILDREN] = 2;
-        })?;
-
-        // Pool-wide objects.
-        let bpobj = |mos: &mut ObjsetState| {
-            mos.create(Dnode::new(
-                object_type::BPOBJ,
-                512,
-                object_type::BPOBJ_HDR,
-                vec![0u8; 48],
-            ))
-        };
-        let free_bpobj = bpobj(&mut mos);
-        let sync_bplist = bpobj(&mut mos);
-        let mut feature_maps = Vec::new();
-        for _ in 0..3 {
-            feature_maps.push(mos.create_zap(object_type::ZAP_METADATA, 0, Vec::new()));
-        }
-        let pool_props = mos.create_zap(object_type::POOL_PROPS, 0, Vec::new());
-
-        let mut writer = PoolWriter {
-            device,
-            device_size,
-            name: options.name.clone(),
-            pool_guid,
-            vdev_guid,
-            ashift: options.ashift,
-            metaslab_shift: shift,
-            txg: CREATION_TXG,
-            alloc,
-            mos,
-            objects: MosObjects {
-                metaslab_array,
-                root_dir,
-                root_dataset,
-                mos_dir,
-            },
-            fs: ZplState::placeholder(),
-            labels_dirty: true,
-            label_txg: CREATION_TXG,
-            mos_delta: SpaceDelta::default(),
-            now,
-            failed: false,
-        };
-        let config = writer.mos_config();
-        let packed = config.encode();
-        let size = crate::bytes::round_up(packed.len() as u64, 512) as usize;
-        let config_object = writer.mos.create(Dnode::new(
-            object_type::PACKED_NVLIST,
-            size as u32,
-            object_type::PACKED_NVLIST_SIZE,
-            (packed.len() as u64).to_le_bytes().to_vec(),
-        ));
-        let mut block = vec![0u8; size];
-        block[..packed.len()].copy_from_slice(&packed);
-        writer.mos.write_block(config_object, 0, block);
-        let entries = [
-            ("config", config_object),
-            ("free_bpobj", free_bpobj),
-            ("sync_bplist", sync_bplist),
-            ("features_for_read", feature_maps[0]),
-            ("features_for_write", feature_maps[1]),
-            ("feature_descriptions", feature_maps[2]),
-            ("root_dataset", root_dir),
-            ("pool_props", pool_props),
-        ];
-        for (name, object) in entries {
-            writer
-                .mos
-                .zap_set(&mut r, directory, name.as_bytes(), ZapValue::u64(object))?;
-        }
-        let seed = writer.mos.random();
-        writer.fs = ZplState::new_filesystem(seed, now)?;
-        Ok(writer)
-    }
-
     /// Open an existing pool for writing (version 5000 without features,
     /// one disk vdev, the root dataset a ZPL 5 filesystem).
     pub fn open(mut device: D) -> Result<PoolWriter<D>> {
@@ -478,7 +244,7 @@ impl<D: BlockDevice> PoolWriter<D> {
     }
 
     /// The configuration stored in the MOS (with the root vdev).
-    fn mos_config(&self) -> NvList {
+    pub(super) fn mos_config(&self) -> NvList {
         let root = NvList::new()
             .with("type", Value::Str("root".into()))
             .with("id", Value::U64(0))
@@ -502,7 +268,7 @@ impl<D: BlockDevice> PoolWriter<D> {
         result
     }
 
-    fn usable(&self) -> Result<()> {
+    pub(super) fn usable(&self) -> Result<()> {
         if self.failed {
             return Err(Error::InvalidArgument(
                 "an earlier commit failed; reopen the pool (it is intact at its last txg)".into(),
@@ -631,7 +397,7 @@ fn add_used(d: &mut DslDir, delta: SpaceDelta) {
 }
 
 /// A reader for objects that exist only in memory (pool creation).
-struct NoReads;
+pub(super) struct NoReads;
 
 impl BlockReader for NoReads {
     fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
@@ -641,7 +407,7 @@ impl BlockReader for NoReads {
     }
 }
 
-fn dir_field<R: BlockReader>(
+pub(super) fn dir_field<R: BlockReader>(
     mos: &mut ObjsetState,
     r: &mut R,
     object: u64,
@@ -650,7 +416,7 @@ fn dir_field<R: BlockReader>(
     Ok(DslDir::parse(&mos.dnode(r, object)?.bonus)?.0[field])
 }
 
-fn edit_dir<R: BlockReader>(
+pub(super) fn edit_dir<R: BlockReader>(
     mos: &mut ObjsetState,
     r: &mut R,
     object: u64,
@@ -663,7 +429,7 @@ fn edit_dir<R: BlockReader>(
     Ok(())
 }
 
-fn edit_dataset<R: BlockReader>(
+pub(super) fn edit_dataset<R: BlockReader>(
     mos: &mut ObjsetState,
     r: &mut R,
     object: u64,
@@ -674,151 +440,4 @@ fn edit_dataset<R: BlockReader>(
     f(&mut phys);
     d.bonus = phys.to_bytes();
     Ok(())
-}
-
-/// Reads straight from the device (verified), for ZPL operations.
-struct DeviceReader<'a, D: BlockDevice>(&'a mut D);
-
-impl<D: BlockDevice> BlockReader for DeviceReader<'_, D> {
-    fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
-        read_verified(self.0, bp)
-    }
-}
-
-/// File operations on the root filesystem. Changes become durable at the
-/// next [`PoolWriter::commit`].
-impl<D: BlockDevice> PoolWriter<D> {
-    fn sync_clock(&mut self) {
-        self.fs.now = self.now;
-        self.fs.txg = self.txg;
-    }
-
-    /// The root directory's object number.
-    pub fn root(&self) -> u64 {
-        self.fs.root
-    }
-
-    /// Look `name` up in directory `dir`.
-    pub fn lookup(&mut self, dir: u64, name: &[u8]) -> Result<u64> {
-        Ok(self
-            .fs
-            .lookup_entry(&mut DeviceReader(&mut self.device), dir, name)?
-            .0)
-    }
-
-    /// Resolve a path of directories from the root (symlinks not followed).
-    pub fn resolve(&mut self, path: &str) -> Result<u64> {
-        let mut at = self.fs.root;
-        for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
-            at = if part == ".." {
-                self.attributes(at)?.parent
-            } else {
-                self.lookup(at, part.as_bytes())?
-            };
-        }
-        Ok(at)
-    }
-
-    /// Create a file, directory or symlink; returns its object number.
-    pub fn create(
-        &mut self,
-        dir: u64,
-        name: &[u8],
-        kind: super::NewKind<'_>,
-        perm: u64,
-        uid: u64,
-        gid: u64,
-    ) -> Result<u64> {
-        self.usable()?;
-        self.sync_clock();
-        self.fs.create(
-            &mut DeviceReader(&mut self.device),
-            dir,
-            name,
-            kind,
-            super::zpl::Owner { perm, uid, gid },
-        )
-    }
-
-    /// Add a hard link to `object`.
-    pub fn link(&mut self, dir: u64, name: &[u8], object: u64) -> Result<()> {
-        self.usable()?;
-        self.sync_clock();
-        self.fs
-            .link(&mut DeviceReader(&mut self.device), dir, name, object)
-    }
-
-    /// Remove a file or symlink entry.
-    pub fn unlink(&mut self, dir: u64, name: &[u8]) -> Result<()> {
-        self.usable()?;
-        self.sync_clock();
-        self.fs
-            .unlink(&mut DeviceReader(&mut self.device), dir, name)
-    }
-
-    /// Remove an empty directory.
-    pub fn rmdir(&mut self, dir: u64, name: &[u8]) -> Result<()> {
-        self.usable()?;
-        self.sync_clock();
-        self.fs
-            .rmdir(&mut DeviceReader(&mut self.device), dir, name)
-    }
-
-    /// Rename, replacing the target if it exists.
-    pub fn rename(&mut self, from_dir: u64, from: &[u8], to_dir: u64, to: &[u8]) -> Result<()> {
-        self.usable()?;
-        self.sync_clock();
-        self.fs.rename(
-            &mut DeviceReader(&mut self.device),
-            from_dir,
-            from,
-            to_dir,
-            to,
-        )
-    }
-
-    /// Write into a file.
-    pub fn write(&mut self, object: u64, offset: u64, data: &[u8]) -> Result<()> {
-        self.usable()?;
-        self.sync_clock();
-        self.fs
-            .write(&mut DeviceReader(&mut self.device), object, offset, data)
-    }
-
-    /// Read from a file (sees uncommitted changes).
-    pub fn read(&mut self, object: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        self.fs
-            .read(&mut DeviceReader(&mut self.device), object, offset, buf)
-    }
-
-    /// Set a file's size.
-    pub fn truncate(&mut self, object: u64, size: u64) -> Result<()> {
-        self.usable()?;
-        self.sync_clock();
-        self.fs
-            .truncate(&mut DeviceReader(&mut self.device), object, size)
-    }
-
-    /// An object's attributes.
-    pub fn attributes(&mut self, object: u64) -> Result<crate::sa::Attributes> {
-        self.fs
-            .attributes(&mut DeviceReader(&mut self.device), object)
-    }
-
-    /// Change an object's attributes (mode, owner, times); ctime becomes now.
-    pub fn set_attributes(
-        &mut self,
-        object: u64,
-        f: impl FnOnce(&mut crate::sa::Attributes),
-    ) -> Result<()> {
-        self.usable()?;
-        self.sync_clock();
-        self.fs
-            .set_attributes(&mut DeviceReader(&mut self.device), object, f)
-    }
-
-    /// A directory's entries: (name, object, kind).
-    pub fn read_dir(&mut self, dir: u64) -> Result<Vec<(Vec<u8>, u64, crate::read::FileKind)>> {
-        self.fs.read_dir(&mut DeviceReader(&mut self.device), dir)
-    }
 }
