@@ -29,8 +29,37 @@ pub trait BlockReader {
     fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>>;
 }
 
-/// How many recently read indirect blocks to keep.
-const INDIRECT_CACHE: usize = 32;
+/// How many recently read indirect and dnode blocks to keep.
+const CACHE_BLOCKS: usize = 64;
+
+/// Recently read indirect and dnode blocks, keyed by their whole block
+/// pointer (checksum included, so a block rewritten in place is a miss).
+#[derive(Debug, Default, Clone)]
+pub struct BlockCache {
+    entries: Vec<(BlockPointer, Vec<u8>)>,
+}
+
+impl BlockCache {
+    /// Read `bp` through the cache.
+    pub fn read<D: BlockDevice>(&mut self, device: &mut D, bp: &BlockPointer) -> Result<Vec<u8>> {
+        let cacheable = bp.level() > 0 || bp.object_type() == crate::dnode::object_type::DNODE;
+        if !cacheable {
+            return read_verified(device, bp);
+        }
+        if let Some(i) = self.entries.iter().position(|(b, _)| b == bp) {
+            let entry = self.entries.remove(i);
+            let data = entry.1.clone();
+            self.entries.push(entry);
+            return Ok(data);
+        }
+        let data = read_verified(device, bp)?;
+        if self.entries.len() >= CACHE_BLOCKS {
+            self.entries.remove(0);
+        }
+        self.entries.push((*bp, data.clone()));
+        Ok(data)
+    }
+}
 
 /// An imported pool, read-only.
 pub struct Pool<D: BlockDevice> {
@@ -43,7 +72,7 @@ pub struct Pool<D: BlockDevice> {
     pub ashift: u32,
     /// The meta object set.
     pub mos: ObjsetPhys,
-    cache: Vec<(BlockPointer, Vec<u8>)>,
+    cache: BlockCache,
 }
 
 /// Check the parts of a label configuration this crate depends on.
@@ -151,7 +180,7 @@ impl<D: BlockDevice> Pool<D> {
             uberblock: labels.uberblock,
             ashift,
             mos,
-            cache: Vec::new(),
+            cache: BlockCache::default(),
         })
     }
 
@@ -199,17 +228,6 @@ impl<D: BlockDevice> Pool<D> {
 
 impl<D: BlockDevice> BlockReader for Pool<D> {
     fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
-        if bp.level() > 0 || bp.object_type() == crate::dnode::object_type::DNODE {
-            if let Some((_, data)) = self.cache.iter().find(|(b, _)| b == bp) {
-                return Ok(data.clone());
-            }
-            let data = read_verified(&mut self.device, bp)?;
-            if self.cache.len() >= INDIRECT_CACHE {
-                self.cache.remove(0);
-            }
-            self.cache.push((*bp, data.clone()));
-            return Ok(data);
-        }
-        read_verified(&mut self.device, bp)
+        self.cache.read(&mut self.device, bp)
     }
 }

@@ -210,6 +210,7 @@ impl<D: BlockDevice> PoolWriter<D> {
             metaslab_shift: shift,
             txg: CREATION_TXG,
             alloc,
+            cache: crate::read::BlockCache::default(),
             mos,
             objects: MosObjects {
                 metaslab_array,

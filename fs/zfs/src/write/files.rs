@@ -8,14 +8,14 @@ use super::pool::PoolWriter;
 use crate::blkptr::BlockPointer;
 use crate::device::BlockDevice;
 use crate::error::Result;
-use crate::read::{BlockReader, read_verified};
+use crate::read::{BlockCache, BlockReader};
 
 /// Reads straight from the device (verified), for ZPL operations.
-struct DeviceReader<'a, D: BlockDevice>(&'a mut D);
+struct DeviceReader<'a, D: BlockDevice>(&'a mut D, &'a mut BlockCache);
 
 impl<D: BlockDevice> BlockReader for DeviceReader<'_, D> {
     fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
-        read_verified(self.0, bp)
+        self.1.read(self.0, bp)
     }
 }
 
@@ -36,7 +36,11 @@ impl<D: BlockDevice> PoolWriter<D> {
     pub fn lookup(&mut self, dir: u64, name: &[u8]) -> Result<u64> {
         Ok(self
             .fs
-            .lookup_entry(&mut DeviceReader(&mut self.device), dir, name)?
+            .lookup_entry(
+                &mut DeviceReader(&mut self.device, &mut self.cache),
+                dir,
+                name,
+            )?
             .0)
     }
 
@@ -66,7 +70,7 @@ impl<D: BlockDevice> PoolWriter<D> {
         self.usable()?;
         self.sync_clock();
         self.fs.create(
-            &mut DeviceReader(&mut self.device),
+            &mut DeviceReader(&mut self.device, &mut self.cache),
             dir,
             name,
             kind,
@@ -78,24 +82,34 @@ impl<D: BlockDevice> PoolWriter<D> {
     pub fn link(&mut self, dir: u64, name: &[u8], object: u64) -> Result<()> {
         self.usable()?;
         self.sync_clock();
-        self.fs
-            .link(&mut DeviceReader(&mut self.device), dir, name, object)
+        self.fs.link(
+            &mut DeviceReader(&mut self.device, &mut self.cache),
+            dir,
+            name,
+            object,
+        )
     }
 
     /// Remove a file or symlink entry.
     pub fn unlink(&mut self, dir: u64, name: &[u8]) -> Result<()> {
         self.usable()?;
         self.sync_clock();
-        self.fs
-            .unlink(&mut DeviceReader(&mut self.device), dir, name)
+        self.fs.unlink(
+            &mut DeviceReader(&mut self.device, &mut self.cache),
+            dir,
+            name,
+        )
     }
 
     /// Remove an empty directory.
     pub fn rmdir(&mut self, dir: u64, name: &[u8]) -> Result<()> {
         self.usable()?;
         self.sync_clock();
-        self.fs
-            .rmdir(&mut DeviceReader(&mut self.device), dir, name)
+        self.fs.rmdir(
+            &mut DeviceReader(&mut self.device, &mut self.cache),
+            dir,
+            name,
+        )
     }
 
     /// Rename, replacing the target if it exists.
@@ -103,7 +117,7 @@ impl<D: BlockDevice> PoolWriter<D> {
         self.usable()?;
         self.sync_clock();
         self.fs.rename(
-            &mut DeviceReader(&mut self.device),
+            &mut DeviceReader(&mut self.device, &mut self.cache),
             from_dir,
             from,
             to_dir,
@@ -115,28 +129,39 @@ impl<D: BlockDevice> PoolWriter<D> {
     pub fn write(&mut self, object: u64, offset: u64, data: &[u8]) -> Result<()> {
         self.usable()?;
         self.sync_clock();
-        self.fs
-            .write(&mut DeviceReader(&mut self.device), object, offset, data)
+        self.fs.write(
+            &mut DeviceReader(&mut self.device, &mut self.cache),
+            object,
+            offset,
+            data,
+        )
     }
 
     /// Read from a file (sees uncommitted changes).
     pub fn read(&mut self, object: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        self.fs
-            .read(&mut DeviceReader(&mut self.device), object, offset, buf)
+        self.fs.read(
+            &mut DeviceReader(&mut self.device, &mut self.cache),
+            object,
+            offset,
+            buf,
+        )
     }
 
     /// Set a file's size.
     pub fn truncate(&mut self, object: u64, size: u64) -> Result<()> {
         self.usable()?;
         self.sync_clock();
-        self.fs
-            .truncate(&mut DeviceReader(&mut self.device), object, size)
+        self.fs.truncate(
+            &mut DeviceReader(&mut self.device, &mut self.cache),
+            object,
+            size,
+        )
     }
 
     /// An object's attributes.
     pub fn attributes(&mut self, object: u64) -> Result<crate::sa::Attributes> {
         self.fs
-            .attributes(&mut DeviceReader(&mut self.device), object)
+            .attributes(&mut DeviceReader(&mut self.device, &mut self.cache), object)
     }
 
     /// Change an object's attributes (mode, owner, times); ctime becomes now.
@@ -147,12 +172,16 @@ impl<D: BlockDevice> PoolWriter<D> {
     ) -> Result<()> {
         self.usable()?;
         self.sync_clock();
-        self.fs
-            .set_attributes(&mut DeviceReader(&mut self.device), object, f)
+        self.fs.set_attributes(
+            &mut DeviceReader(&mut self.device, &mut self.cache),
+            object,
+            f,
+        )
     }
 
     /// A directory's entries: (name, object, kind).
     pub fn read_dir(&mut self, dir: u64) -> Result<Vec<(Vec<u8>, u64, crate::read::FileKind)>> {
-        self.fs.read_dir(&mut DeviceReader(&mut self.device), dir)
+        self.fs
+            .read_dir(&mut DeviceReader(&mut self.device, &mut self.cache), dir)
     }
 }

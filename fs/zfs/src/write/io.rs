@@ -9,11 +9,12 @@ use super::alloc::Allocator;
 use crate::blkptr::{BlockPointer, Dva};
 use crate::bytes::round_up;
 use crate::checksum::{self, ChecksumKind};
-use crate::compress::CompressKind;
+use crate::compress::{CompressKind, lzjb};
 use crate::device::BlockDevice;
+use crate::dnode::object_type;
 use crate::error::{Error, Result};
 use crate::label::ALLOCATABLE_START;
-use crate::read::{BlockReader, read_verified};
+use crate::read::{BlockCache, BlockReader};
 
 /// Space born and freed, for DSL accounting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,6 +39,8 @@ impl SpaceDelta {
 pub struct Io<'a, D: BlockDevice> {
     /// The vdev.
     pub device: &'a mut D,
+    /// Recently read metadata blocks.
+    pub cache: &'a mut BlockCache,
     /// Space.
     pub alloc: &'a mut Allocator,
     /// The txg being synced (or open, for reads).
@@ -46,6 +49,25 @@ pub struct Io<'a, D: BlockDevice> {
     pub snapshot_txg: u64,
     /// Space accounting since the last reset.
     pub delta: SpaceDelta,
+    /// Compress metadata blocks (indirect blocks, dnode blocks, ZPL ZAPs)
+    /// with lzjb, as OpenZFS does even where data is uncompressed.
+    pub compress_metadata: bool,
+}
+
+/// Whether a block of `object_type` at `level` is metadata worth
+/// compressing: indirect blocks, dnode blocks and the ZPL's ZAPs.
+fn is_metadata(object_type: u8, level: u8) -> bool {
+    level > 0
+        || matches!(
+            object_type,
+            object_type::DNODE
+                | object_type::DIRECTORY_CONTENTS
+                | object_type::MASTER_NODE
+                | object_type::UNLINKED_SET
+                | object_type::SA_MASTER_NODE
+                | object_type::SA_ATTR_REGISTRATION
+                | object_type::SA_ATTR_LAYOUTS
+        )
 }
 
 impl<D: BlockDevice> Io<'_, D> {
@@ -60,10 +82,25 @@ impl<D: BlockDevice> Io<'_, D> {
         fill: u64,
         old: &BlockPointer,
     ) -> Result<BlockPointer> {
-        let psize = data.len() as u64;
-        if psize == 0 || !psize.is_multiple_of(512) || psize > 128 * 1024 {
-            return Err(Error::InvalidArgument(alloc::format!("block size {psize}")));
+        let lsize = data.len() as u64;
+        if lsize == 0 || !lsize.is_multiple_of(512) || lsize > 128 * 1024 {
+            return Err(Error::InvalidArgument(alloc::format!("block size {lsize}")));
         }
+        let packed = if self.compress_metadata && is_metadata(object_type, level) {
+            lzjb::compress(data)
+                .map(|mut c| {
+                    c.resize(round_up(c.len() as u64, 512) as usize, 0);
+                    c
+                })
+                .filter(|c| c.len() as u64 <= lsize - lsize / 8)
+        } else {
+            None
+        };
+        let (data, compress) = match &packed {
+            Some(c) => (&c[..], CompressKind::Lzjb),
+            None => (data, CompressKind::Off),
+        };
+        let psize = data.len() as u64;
         let asize = round_up(psize, 1 << self.alloc.ashift);
         let reuse = !old.is_hole()
             && !old.is_embedded()
@@ -89,9 +126,9 @@ impl<D: BlockDevice> Io<'_, D> {
                 gang: false,
             },
         );
-        bp.set_sizes(psize, psize);
+        bp.set_sizes(lsize, psize);
         bp.set_checksum_kind(ChecksumKind::Fletcher4);
-        bp.set_compress(CompressKind::Off);
+        bp.set_compress(compress);
         bp.set_object_type(object_type);
         bp.set_level(level);
         bp.set_little_endian();
@@ -138,6 +175,6 @@ impl<D: BlockDevice> Io<'_, D> {
 
 impl<D: BlockDevice> BlockReader for Io<'_, D> {
     fn read_block(&mut self, bp: &BlockPointer) -> Result<Vec<u8>> {
-        read_verified(self.device, bp)
+        self.cache.read(self.device, bp)
     }
 }

@@ -21,7 +21,7 @@ use crate::nvlist::{NvList, Value};
 use crate::objset::ObjsetPhys;
 use crate::read::dataset::OBJECT_DIRECTORY;
 use crate::read::object::{read_dnode, zap_u64};
-use crate::read::{BlockReader, check_config, read_verified};
+use crate::read::{BlockCache, BlockReader, check_config, read_verified};
 use crate::sa::Timestamp;
 
 /// Pool version written: feature flags, with none enabled.
@@ -70,6 +70,7 @@ pub struct PoolWriter<D: BlockDevice> {
     /// The open transaction group (the last committed is `txg - 1`).
     pub txg: u64,
     pub(super) alloc: Allocator,
+    pub(super) cache: BlockCache,
     pub(super) mos: ObjsetState,
     pub(super) objects: MosObjects,
     /// The root dataset's filesystem.
@@ -113,12 +114,15 @@ impl<D: BlockDevice> PoolWriter<D> {
         let mos_phys = ObjsetPhys::parse(&read_verified(&mut device, &ub.root_bp)?)?;
         let mut alloc = Allocator::new(asize, shift, ashift);
         let seed = ub.guid_sum ^ ub.txg.rotate_left(17) ^ ub.timestamp;
+        let mut cache = BlockCache::default();
         let mut io = Io {
             device: &mut device,
+            cache: &mut cache,
             alloc: &mut alloc,
             txg: ub.txg + 1,
             snapshot_txg: 0,
             delta: SpaceDelta::default(),
+            compress_metadata: false,
         };
         let mut loaded = Allocator::new(asize, shift, ashift);
         spacemaps::load(&mut io, &mos_phys, metaslab_array, &mut loaded)?;
@@ -166,6 +170,7 @@ impl<D: BlockDevice> PoolWriter<D> {
             metaslab_shift: shift,
             txg: ub.txg + 1,
             alloc: loaded,
+            cache,
             mos,
             objects: MosObjects {
                 metaslab_array,
@@ -281,10 +286,12 @@ impl<D: BlockDevice> PoolWriter<D> {
         let txg = self.txg;
         let mut io = Io {
             device: &mut self.device,
+            cache: &mut self.cache,
             alloc: &mut self.alloc,
             txg,
             snapshot_txg: self.fs.snapshot_txg,
             delta: SpaceDelta::default(),
+            compress_metadata: true,
         };
         // The filesystem, then its dataset's pointer and accounting.
         let fs_dirty = self.fs.objset.is_dirty();
@@ -326,6 +333,9 @@ impl<D: BlockDevice> PoolWriter<D> {
         }
         io.take_delta();
         io.snapshot_txg = 0;
+        // MOS blocks stay uncompressed: a size that changed between sync
+        // passes would keep moving blocks and space map entries.
+        io.compress_metadata = false;
         // The MOS, then its space maps until they stop changing.
         let mut root_bp = self.mos.sync(&mut io)?;
         let mut passes = 1;
