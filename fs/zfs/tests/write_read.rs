@@ -221,3 +221,57 @@ fn long_symlink_targets_go_to_a_spill_block() {
     let object = fs.resolve(&mut pool, "short", false).unwrap();
     assert_eq!(fs.read_link(&mut pool, object).unwrap(), b"t");
 }
+
+#[test]
+fn data_checksums_and_compression_read_back() {
+    use keel_zfs::checksum::ChecksumKind;
+    use keel_zfs::compress::CompressKind;
+    use keel_zfs::write::DataFormat;
+    let mut w = PoolWriter::create_pool(MemoryDevice::new(64 << 20), &options()).unwrap();
+    let root = w.root();
+    let text: Vec<u8> = b"compressible text, again and again. "
+        .iter()
+        .cycle()
+        .take(400_000)
+        .copied()
+        .collect();
+    let formats = [
+        ("sha256", ChecksumKind::Sha256, CompressKind::Off),
+        ("fletcher2", ChecksumKind::Fletcher2, CompressKind::Off),
+        ("lzjb", ChecksumKind::Fletcher4, CompressKind::Lzjb),
+        ("sha256-lzjb", ChecksumKind::Sha256, CompressKind::Lzjb),
+    ];
+    for (name, checksum, compress) in formats {
+        w.set_data_format(DataFormat { checksum, compress })
+            .unwrap();
+        let f = w
+            .create(root, name.as_bytes(), NewKind::File, 0o644, 0, 0)
+            .unwrap();
+        w.write(f, 0, &text).unwrap();
+        w.commit().unwrap();
+    }
+    assert!(
+        w.set_data_format(DataFormat {
+            checksum: ChecksumKind::Fletcher4,
+            compress: CompressKind::Lz4
+        })
+        .is_err(),
+        "lz4 needs a feature"
+    );
+    let dev = w.into_device();
+    dump("data-formats", &dev);
+    let mut pool = Pool::import(dev).unwrap();
+    let ds = pool.root_dataset().unwrap();
+    let fs = pool.filesystem(&ds).unwrap();
+    for (name, checksum, compress) in formats {
+        let object = fs.resolve(&mut pool, name, true).unwrap();
+        assert_eq!(fs.read_all(&mut pool, object).unwrap(), text, "{name}");
+        let dnode = fs.dnode(&mut pool, object).unwrap();
+        let bp = keel_zfs::read::object::level0_pointer(&mut pool, &dnode, 1).unwrap();
+        assert_eq!(bp.checksum_kind().unwrap(), checksum, "{name}");
+        assert_eq!(bp.compress().unwrap(), compress, "{name}");
+        if compress == CompressKind::Lzjb {
+            assert!(bp.psize() < bp.lsize() / 4, "{name}: {bp}");
+        }
+    }
+}

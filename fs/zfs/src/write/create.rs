@@ -211,6 +211,7 @@ impl<D: BlockDevice> PoolWriter<D> {
             txg: CREATION_TXG,
             alloc,
             cache: crate::read::BlockCache::default(),
+            data_format: Default::default(),
             mos,
             objects: MosObjects {
                 metaslab_array,

@@ -52,6 +52,49 @@ pub struct Io<'a, D: BlockDevice> {
     /// Compress metadata blocks (indirect blocks, dnode blocks, ZPL ZAPs)
     /// with lzjb, as OpenZFS does even where data is uncompressed.
     pub compress_metadata: bool,
+    /// How file data blocks are stored (the dataset's checksum and
+    /// compression properties).
+    pub data_format: DataFormat,
+}
+
+/// Checksum and compression of file data blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataFormat {
+    /// fletcher4 (default), fletcher2 or sha256.
+    pub checksum: ChecksumKind,
+    /// Off (default) or lzjb; others need pool features.
+    pub compress: CompressKind,
+}
+
+impl Default for DataFormat {
+    fn default() -> Self {
+        DataFormat {
+            checksum: ChecksumKind::Fletcher4,
+            compress: CompressKind::Off,
+        }
+    }
+}
+
+impl DataFormat {
+    /// Check the combination is one a feature-less pool may hold.
+    pub fn validate(self) -> Result<()> {
+        if !matches!(
+            self.checksum,
+            ChecksumKind::Fletcher4 | ChecksumKind::Fletcher2 | ChecksumKind::Sha256
+        ) {
+            return Err(Error::InvalidArgument(alloc::format!(
+                "data checksum {:?} (fletcher4, fletcher2 or sha256)",
+                self.checksum
+            )));
+        }
+        if !matches!(self.compress, CompressKind::Off | CompressKind::Lzjb) {
+            return Err(Error::InvalidArgument(alloc::format!(
+                "data compression {:?} needs a pool feature (off or lzjb)",
+                self.compress
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Whether a block of `object_type` at `level` is metadata worth
@@ -86,7 +129,13 @@ impl<D: BlockDevice> Io<'_, D> {
         if lsize == 0 || !lsize.is_multiple_of(512) || lsize > 128 * 1024 {
             return Err(Error::InvalidArgument(alloc::format!("block size {lsize}")));
         }
-        let packed = if self.compress_metadata && is_metadata(object_type, level) {
+        let is_data = level == 0 && object_type == object_type::PLAIN_FILE_CONTENTS;
+        let compress_this = if is_data {
+            self.data_format.compress == CompressKind::Lzjb
+        } else {
+            self.compress_metadata && is_metadata(object_type, level)
+        };
+        let packed = if compress_this {
             lzjb::compress(data)
                 .map(|mut c| {
                     c.resize(round_up(c.len() as u64, 512) as usize, 0);
@@ -127,14 +176,19 @@ impl<D: BlockDevice> Io<'_, D> {
             },
         );
         bp.set_sizes(lsize, psize);
-        bp.set_checksum_kind(ChecksumKind::Fletcher4);
+        let checksum_kind = if is_data {
+            self.data_format.checksum
+        } else {
+            ChecksumKind::Fletcher4
+        };
+        bp.set_checksum_kind(checksum_kind);
         bp.set_compress(compress);
         bp.set_object_type(object_type);
         bp.set_level(level);
         bp.set_little_endian();
         bp.set_birth(self.txg);
         bp.set_fill(fill);
-        bp.set_checksum(checksum::fletcher4(data));
+        bp.set_checksum(checksum::compute(checksum_kind, data)?);
         self.delta.add(&bp, 1);
         Ok(bp)
     }

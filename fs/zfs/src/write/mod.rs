@@ -14,5 +14,6 @@ pub mod tree;
 pub mod zpl;
 
 pub use create::metaslab_shift;
+pub use io::DataFormat;
 pub use pool::{CreateOptions, PoolWriter};
 pub use zpl::NewKind;

@@ -8,7 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::alloc::Allocator;
-use super::io::{Io, SpaceDelta};
+use super::io::{DataFormat, Io, SpaceDelta};
 use super::objset::ObjsetState;
 use super::spacemaps;
 use super::zpl::ZplState;
@@ -71,6 +71,7 @@ pub struct PoolWriter<D: BlockDevice> {
     pub txg: u64,
     pub(super) alloc: Allocator,
     pub(super) cache: BlockCache,
+    pub(super) data_format: DataFormat,
     pub(super) mos: ObjsetState,
     pub(super) objects: MosObjects,
     /// The root dataset's filesystem.
@@ -123,6 +124,7 @@ impl<D: BlockDevice> PoolWriter<D> {
             snapshot_txg: 0,
             delta: SpaceDelta::default(),
             compress_metadata: false,
+            data_format: Default::default(),
         };
         let mut loaded = Allocator::new(asize, shift, ashift);
         spacemaps::load(&mut io, &mos_phys, metaslab_array, &mut loaded)?;
@@ -171,6 +173,7 @@ impl<D: BlockDevice> PoolWriter<D> {
             txg: ub.txg + 1,
             alloc: loaded,
             cache,
+            data_format: DataFormat::default(),
             mos,
             objects: MosObjects {
                 metaslab_array,
@@ -198,6 +201,15 @@ impl<D: BlockDevice> PoolWriter<D> {
     /// Give the device back (uncommitted changes are lost).
     pub fn into_device(self) -> D {
         self.device
+    }
+
+    /// Store file data committed from now on with this checksum and
+    /// compression (like the dataset properties `checksum=` and
+    /// `compression=`).
+    pub fn set_data_format(&mut self, format: DataFormat) -> Result<()> {
+        format.validate()?;
+        self.data_format = format;
+        Ok(())
     }
 
     /// Bytes still free for allocation.
@@ -292,6 +304,7 @@ impl<D: BlockDevice> PoolWriter<D> {
             snapshot_txg: self.fs.snapshot_txg,
             delta: SpaceDelta::default(),
             compress_metadata: true,
+            data_format: self.data_format,
         };
         // The filesystem, then its dataset's pointer and accounting.
         let fs_dirty = self.fs.objset.is_dirty();
