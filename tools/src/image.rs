@@ -40,7 +40,8 @@ pub enum Format {
 /// Arguments of `cargo keel image`.
 #[derive(Args, Debug)]
 pub struct ImageArgs {
-    /// Architecture of the app (ELF files for another arch get a warning).
+    /// Architecture of the app [default: the host's]; ELF files for
+    /// another architecture get a warning.
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
     /// Where to write the image.
@@ -247,8 +248,12 @@ pub fn build(spec: &ImageSpec, out: &Path, options: &BuildOptions) -> Result<Rep
                 && let Some(m) = elf_machine(host)
                 && m != arch_machine(arch)
             {
+                let other = Arch::ALL.into_iter().find(|a| arch_machine(*a) == m);
+                let fix = other.map_or(String::new(), |a| {
+                    format!("; building for {a}? pass --arch {a}")
+                });
                 eprintln!(
-                    "warning: {} ({}) is an ELF file for another architecture than {arch} (e_machine {m})",
+                    "warning: {} ({}) is an ELF file for another architecture than {arch} (e_machine {m}){fix}",
                     p.guest,
                     host.display()
                 );
@@ -524,7 +529,7 @@ pub fn run(args: &ImageArgs) -> Result<()> {
         &BuildOptions {
             size,
             format: args.format,
-            arch: args.arch,
+            arch: args.arch.or_else(Arch::host),
             progress: true,
         },
     )?;
