@@ -29,10 +29,22 @@ pub struct Zdb {
     root: PathBuf,
 }
 
+/// The unpacked libraries' folder (`lib/<multiarch triplet>`).
+fn library_dir(root: &Path) -> PathBuf {
+    std::fs::read_dir(root.join("lib"))
+        .ok()
+        .and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with("-linux-gnu"))
+        })
+        .unwrap_or_else(|| root.join("lib/x86_64-linux-gnu"))
+}
+
 impl Zdb {
     fn command(&self) -> Command {
         let mut cmd = Command::new(self.root.join("sbin/zdb"));
-        cmd.env("LD_LIBRARY_PATH", self.root.join("lib/x86_64-linux-gnu"));
+        cmd.env("LD_LIBRARY_PATH", library_dir(&self.root));
         cmd
     }
 
@@ -212,7 +224,7 @@ pub fn ensure_zdb(workspace: &Path) -> Result<Zdb> {
     }
     let ldd = Command::new("ldd")
         .arg(root.join("sbin/zdb"))
-        .env("LD_LIBRARY_PATH", root.join("lib/x86_64-linux-gnu"))
+        .env("LD_LIBRARY_PATH", library_dir(&root))
         .output();
     if let Ok(out) = ldd {
         let missing: Vec<String> = String::from_utf8_lossy(&out.stdout)
