@@ -98,7 +98,10 @@ impl Uberblock {
             txg: u64_at(buf, 16)?,
             guid_sum: u64_at(buf, 24)?,
             timestamp: u64_at(buf, 32)?,
-            root_bp: BlockPointer::parse(&buf[40..40 + BLKPTR_SIZE])?,
+            root_bp: BlockPointer::parse(
+                buf.get(40..40 + BLKPTR_SIZE)
+                    .ok_or_else(|| Error::corrupt("uberblock slot too short"))?,
+            )?,
             software_version: u64_at(buf, 168)?,
             mmp_magic: u64_at(buf, 176)?,
             mmp_delay: u64_at(buf, 184)?,

@@ -316,8 +316,13 @@ pub fn decode_znode(bonus: &[u8]) -> Result<Attributes> {
     let mode = u64_at(bonus, 72)?;
     let size = u64_at(bonus, 80)?;
     let is_link = mode & 0o170000 == 0o120000;
-    let symlink = (is_link && ZNODE_SIZE as u64 + size <= bonus.len() as u64)
-        .then(|| bonus[ZNODE_SIZE..ZNODE_SIZE + size as usize].to_vec());
+    let inline_end = (ZNODE_SIZE as u64)
+        .checked_add(size)
+        .filter(|&end| end <= bonus.len() as u64);
+    let symlink = match inline_end {
+        Some(end) if is_link => Some(bonus[ZNODE_SIZE..end as usize].to_vec()),
+        _ => None,
+    };
     Ok(Attributes {
         atime: t(0)?,
         mtime: t(16)?,
