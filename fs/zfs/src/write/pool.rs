@@ -111,9 +111,16 @@ impl<D: BlockDevice> PoolWriter<D> {
         let asize = tree
             .u64("asize")
             .ok_or_else(|| Error::corrupt("no asize"))?;
+        if asize > label::allocatable_size(device.size()) || !(16..=40).contains(&shift) {
+            return Err(Error::corrupt(format!(
+                "vdev asize {asize} or metaslab shift {shift} does not fit a {}-byte device",
+                device.size()
+            )));
+        }
         let ub = labels.uberblock;
         let mos_phys = ObjsetPhys::parse(&read_verified(&mut device, &ub.root_bp)?)?;
-        let mut alloc = Allocator::new(asize, shift, ashift);
+        // Reads need an Io; it allocates nothing, so an empty allocator does.
+        let mut alloc = Allocator::new(0, shift, ashift);
         let seed = ub.guid_sum ^ ub.txg.rotate_left(17) ^ ub.timestamp;
         let mut cache = BlockCache::default();
         let mut io = Io {
