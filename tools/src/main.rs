@@ -10,12 +10,14 @@ mod cargo;
 mod empty_kernel;
 mod guest_programs;
 mod harness;
+mod image;
 mod initrd;
 mod libs;
 mod linux_baseline;
 mod linux_suite;
 mod protocol;
 mod qemu;
+mod referees;
 mod run;
 mod setup;
 mod symbols;
@@ -47,6 +49,8 @@ enum Command {
     Run(RunArgs),
     /// Run every test: host unit tests, lints, and the in-kernel suites in QEMU.
     Test(TestArgs),
+    /// Write a ZFS pool image holding the app and its files (no guest boot).
+    Image(image::ImageArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -248,6 +252,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             run::run(&vm, a.timeout.map(Duration::from_secs))
         }
         Command::Test(a) => test(&workspace, a),
+        Command::Image(a) => image::run(&a).map(|()| 0),
         Command::Bench {
             what: BenchCommand::Syscall { arch, boots, smp },
         } => {
@@ -342,6 +347,10 @@ fn test(workspace: &Path, a: TestArgs) -> Result<i32> {
                 tally.failures.push(format!("lint {name}"))
             }
         }
+    }
+
+    if a.filter.is_none() {
+        referees::zfs_phase(workspace, &mut tally)?;
     }
 
     let filter = a.filter.clone().unwrap_or_else(|| "all".into());
