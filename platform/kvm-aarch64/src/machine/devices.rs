@@ -1,0 +1,145 @@
+//! Devices the tree describes: the PL031 clock, virtio-mmio slots (and
+//! which hold a device), and the PCIe host bridge (bus 0 enumerated
+//! through ECAM). Drivers bind to what is found here.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use keel_core::memory::vmap::map_mmio;
+use keel_driver_devicetree::{Device, Machine};
+use keel_driver_pci::{Bdf, ConfigSpace, Function};
+use keel_hal::PhysAddr;
+
+/// The magic value at offset 0 of a virtio-mmio window ("virt").
+const VIRTIO_MMIO_MAGIC: u32 = 0x7472_6976;
+
+static MACHINE: spin::Once<Machine<'static>> = spin::Once::new();
+static RTC: AtomicUsize = AtomicUsize::new(0);
+static PCI: spin::Once<Vec<Function>> = spin::Once::new();
+/// virtio-mmio slots that hold a device.
+static VIRTIO_DEVICES: AtomicUsize = AtomicUsize::new(0);
+
+fn read32(va: usize) -> u32 {
+    // SAFETY: callers pass addresses inside a device window they mapped
+    // with `map_mmio` (uncached), at a register offset of that device.
+    unsafe { (va as *const u32).read_volatile() }
+}
+
+/// Keep what the tree said, and map the clock (memory management is up).
+pub fn remember(m: Machine<'static>) {
+    if let Some(rtc) = m.rtc
+        && let Ok(va) = map_mmio(PhysAddr(rtc.reg.base), 0x1000)
+    {
+        RTC.store(va.0, Ordering::Release);
+    }
+    MACHINE.call_once(|| m);
+}
+
+/// What the tree said (after boot).
+pub fn machine() -> Option<&'static Machine<'static>> {
+    MACHINE.get()
+}
+
+struct Pl031(usize);
+
+impl keel_driver_pl031::Registers for Pl031 {
+    fn read(&self, offset: usize) -> u32 {
+        read32(self.0 + offset)
+    }
+}
+
+/// Wall-clock seconds from the PL031.
+pub fn rtc_unix_time() -> Option<u64> {
+    match RTC.load(Ordering::Acquire) {
+        0 => None,
+        va => keel_driver_pl031::unix_time(&Pl031(va)),
+    }
+}
+
+/// PCI configuration through an ECAM window mapped for bus 0.
+struct Ecam(usize);
+
+impl ConfigSpace for Ecam {
+    fn read32(&self, bdf: Bdf, offset: u16) -> u32 {
+        if bdf.bus != 0 {
+            return u32::MAX;
+        }
+        read32(self.0 + ecam_offset(bdf, offset))
+    }
+    fn write32(&self, bdf: Bdf, offset: u16, value: u32) {
+        if bdf.bus == 0 {
+            let va = self.0 + ecam_offset(bdf, offset);
+            // SAFETY: inside the mapped bus-0 ECAM window (1 MiB).
+            unsafe { (va as *mut u32).write_volatile(value) };
+        }
+    }
+}
+
+fn ecam_offset(bdf: Bdf, offset: u16) -> usize {
+    (usize::from(bdf.device) << 15)
+        | (usize::from(bdf.function) << 12)
+        | usize::from(offset & 0xffc)
+}
+
+/// Whether a virtio-mmio slot holds a device (its device ID is not 0).
+fn slot_has_device(slot: &Device) -> bool {
+    match map_mmio(
+        PhysAddr(slot.reg.base),
+        slot.reg.size.clamp(0x100, 0x1000) as usize,
+    ) {
+        Ok(va) => read32(va.0) == VIRTIO_MMIO_MAGIC && read32(va.0 + 8) != 0,
+        Err(_) => false,
+    }
+}
+
+/// Find devices (runs once during boot, with the scheduler up).
+pub fn probe() {
+    let Some(m) = machine() else { return };
+    let pci = match m.pcie {
+        Some(host) => match map_mmio(PhysAddr(host.ecam.base), 1 << 20) {
+            Ok(va) => keel_driver_pci::enumerate(&Ecam(va.0), 0),
+            Err(_) => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    PCI.call_once(|| pci);
+    let present = m
+        .virtio_mmio
+        .as_slice()
+        .iter()
+        .filter(|s| slot_has_device(s))
+        .count();
+    VIRTIO_DEVICES.store(present, Ordering::Release);
+}
+
+/// The machine model, as the tree names it.
+pub fn machine_name() -> &'static str {
+    match machine().map(|m| m.model) {
+        Some("linux,dummy-virt") => "QEMU virt",
+        Some("") | None => "unnamed machine",
+        Some(model) => model,
+    }
+}
+
+/// What `probe` found, in one phrase (formatted on demand, not at boot).
+pub fn summary() -> String {
+    let Some(m) = machine() else {
+        return "no device tree".into();
+    };
+    let pci = PCI.get().map_or(0, Vec::len);
+    let virtio_pci = PCI
+        .get()
+        .map_or(0, |p| p.iter().filter(|f| f.vendor == 0x1af4).count());
+    alloc::format!(
+        "{} PCI functions on bus 0 ({virtio_pci} virtio), {} virtio-mmio slots ({} in use), {}",
+        pci,
+        m.virtio_mmio.len(),
+        VIRTIO_DEVICES.load(Ordering::Acquire),
+        if m.rtc.is_some() {
+            "PL031 clock"
+        } else {
+            "no clock"
+        },
+    )
+}
