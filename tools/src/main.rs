@@ -67,7 +67,8 @@ struct RunArgs {
     /// Architecture [default: the host's].
     #[arg(long, value_enum)]
     arch: Option<Arch>,
-    /// Machine model (x86_64: microvm, q35) [default: the fastest].
+    /// Machine model (x86_64: microvm, q35; aarch64: virt, or variants like
+    /// virt-gicv2-a72-el2) [default: the fastest].
     #[arg(long)]
     machine: Option<String>,
     /// Number of virtual CPUs.
