@@ -199,20 +199,43 @@ impl fmt::Display for Error {
     }
 }
 
-const PL011: &[&str] = &["arm,pl011"];
-const PL031: &[&str] = &["arm,pl031"];
-const GIC_V3: &[&str] = &["arm,gic-v3"];
-const GIC_V2: &[&str] = &[
-    "arm,gic-400",
-    "arm,cortex-a15-gic",
-    "arm,cortex-a9-gic",
-    "arm,cortex-a7-gic",
-];
-const TIMER: &[&str] = &["arm,armv8-timer", "arm,armv7-timer"];
-const PSCI_STANDARD: &[&str] = &["arm,psci-0.2", "arm,psci-1.0"];
-const PSCI_ANY: &[&str] = &["arm,psci", "arm,psci-0.2", "arm,psci-1.0"];
-const VIRTIO_MMIO: &[&str] = &["virtio,mmio"];
-const PCI_ECAM: &[&str] = &["pci-host-ecam-generic"];
+/// What a node is, by its `compatible` strings.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Other,
+    Pl011,
+    Pl031,
+    GicV3,
+    GicV2,
+    Timer,
+    Psci,
+    PsciStandard,
+    VirtioMmio,
+    PciEcam,
+}
+
+/// The first `compatible` string Keel knows decides the kind.
+fn kind(compatible: &[u8]) -> Kind {
+    for s in compatible.split(|&b| b == 0) {
+        let kind = match s {
+            b"arm,pl011" => Kind::Pl011,
+            b"arm,pl031" => Kind::Pl031,
+            b"arm,gic-v3" => Kind::GicV3,
+            b"arm,gic-400"
+            | b"arm,cortex-a15-gic"
+            | b"arm,cortex-a9-gic"
+            | b"arm,cortex-a7-gic" => Kind::GicV2,
+            b"arm,armv8-timer" | b"arm,armv7-timer" => Kind::Timer,
+            b"arm,psci-0.2" | b"arm,psci-1.0" => Kind::PsciStandard,
+            b"arm,psci" => Kind::Psci,
+            b"virtio,mmio" => Kind::VirtioMmio,
+            b"pci-host-ecam-generic" => Kind::PciEcam,
+            _ => continue,
+        };
+        return kind;
+    }
+    Kind::Other
+}
 
 /// PSCI 0.2 CPU_ON (SMC64 calling convention).
 pub const PSCI_CPU_ON_64: u32 = 0xc400_0003;
@@ -227,7 +250,7 @@ pub fn parse(blob: &[u8]) -> Result<Machine<'_>, Error> {
         why: "no root node",
     })?;
     let mut m = Machine {
-        model: string_property(root, "model").unwrap_or(""),
+        model: "",
         memory: List::new(),
         reserved: List::new(),
         cpus: List::new(),
@@ -243,22 +266,12 @@ pub fn parse(blob: &[u8]) -> Result<Machine<'_>, Error> {
         problems: List::new(),
     };
     read_reservations(blob, header.reservations, &mut m);
-    let stdout = read_chosen(&fdt, &mut m);
-    let mut reader = Reader {
-        gic_phandle: None,
-        gic_cells: 0,
-        stdout,
-        console_is_stdout: false,
-        path: PathBuf::new(),
-    };
-    // Pass one finds the interrupt controller (devices name it by phandle,
-    // and it may come after them); pass two reads everything else.
-    reader.walk(root, &Scope::root(), 0, &mut m, Pass::FindGic);
-    reader.walk(root, &Scope::root(), 0, &mut m, Pass::Devices);
-    if m.gic.is_some() && reader.gic_cells < 3 {
-        m.problems
-            .push("the GIC node's #interrupt-cells is not 3; device interrupts ignored");
-    }
+    // One walk over the tree, each node's properties read once; interrupts
+    // are resolved afterwards, when the GIC (which devices name by
+    // phandle, and which may come after them) is known.
+    let mut reader = Reader::default();
+    reader.walk(root, &Scope::root(), 0, &mut m);
+    reader.finish(&mut m);
     Ok(m)
 }
 
@@ -277,41 +290,6 @@ fn read_reservations(blob: &[u8], start: usize, m: &mut Machine<'_>) {
     }
 }
 
-/// Bootargs, initrd, and the resolved `stdout-path` (without options).
-fn read_chosen<'a>(fdt: &Fdt<'a>, m: &mut Machine<'a>) -> Option<&'a str> {
-    let chosen = fdt.find_node("/chosen")?;
-    if let Some(p) = chosen.property("bootargs") {
-        match core::str::from_utf8(p.value) {
-            Ok(s) => m.bootargs = s.trim_end_matches('\0'),
-            Err(_) => {
-                m.problems.push("/chosen/bootargs is not UTF-8; ignored");
-            }
-        }
-    }
-    let start = chosen
-        .property("linux,initrd-start")
-        .and_then(|p| number(p.value));
-    let end = chosen
-        .property("linux,initrd-end")
-        .and_then(|p| number(p.value));
-    if let (Some(start), Some(end)) = (start, end)
-        && end > start
-    {
-        m.initrd = Some(Range {
-            base: start,
-            size: end - start,
-        });
-    }
-    let stdout = string_property(chosen, "stdout-path")?;
-    let stdout = stdout.split(':').next().unwrap_or("");
-    if stdout.starts_with('/') {
-        return Some(stdout);
-    }
-    // An alias: /aliases maps the name to a path.
-    let aliases = fdt.find_node("/aliases")?;
-    string_property(aliases, stdout).filter(|p| p.starts_with('/'))
-}
-
 /// A property holding a 32- or 64-bit number.
 fn number(value: &[u8]) -> Option<u64> {
     match value.len() {
@@ -321,29 +299,16 @@ fn number(value: &[u8]) -> Option<u64> {
     }
 }
 
+/// A property holding exactly one 32-bit cell.
+fn cell(value: &[u8]) -> Option<u32> {
+    (value.len() == 4).then(|| be32(value, 0)).flatten()
+}
+
 /// A property holding one string (trailing NULs removed).
-fn string_property<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
-    let p = node.property(name)?;
-    core::str::from_utf8(p.value)
+fn text(value: &[u8]) -> Option<&str> {
+    core::str::from_utf8(value)
         .ok()
         .map(|s| s.trim_end_matches('\0'))
-}
-
-fn u32_property(node: FdtNode<'_, '_>, name: &str) -> Option<u32> {
-    node.property(name)
-        .and_then(|p| (p.value.len() == 4).then(|| be32(p.value, 0)).flatten())
-}
-
-fn is_compatible(node: FdtNode<'_, '_>, with: &[&str]) -> bool {
-    node.property("compatible").is_some_and(|p| {
-        p.value
-            .split(|&b| b == 0)
-            .any(|s| core::str::from_utf8(s).is_ok_and(|s| with.contains(&s)))
-    })
-}
-
-fn is_enabled(node: FdtNode<'_, '_>) -> bool {
-    string_property(node, "status").is_none_or(|s| s == "okay" || s == "ok")
 }
 
 /// Read `cells` big-endian 32-bit cells at cell index `at` as one number.
@@ -353,6 +318,69 @@ fn cells(value: &[u8], at: usize, cells: u32) -> Option<u64> {
         1 => be32(value, at * 4).map(u64::from),
         2 => be64(value, at * 4),
         _ => None,
+    }
+}
+
+/// The properties Keel looks at, read in one pass over a node.
+#[derive(Clone, Copy, Default)]
+struct Props<'a> {
+    compatible: &'a [u8],
+    reg: &'a [u8],
+    interrupts: Option<&'a [u8]>,
+    interrupt_parent: Option<u32>,
+    disabled: bool,
+    memory: bool,
+    cpu: bool,
+    address_cells: Option<u32>,
+    size_cells: Option<u32>,
+    ranges: Option<&'a [u8]>,
+    phandle: Option<u32>,
+    interrupt_controller: bool,
+    interrupt_cells: Option<u32>,
+    redistributor_regions: Option<u32>,
+    redistributor_stride: Option<u64>,
+    method: Option<&'a str>,
+    cpu_on: Option<u32>,
+    bus_range: Option<&'a [u8]>,
+    enable_method: Option<&'a str>,
+    clock_frequency: Option<u32>,
+    model: Option<&'a str>,
+}
+
+impl<'a> Props<'a> {
+    fn read(node: FdtNode<'_, 'a>) -> Self {
+        let mut p = Props::default();
+        for prop in node.properties() {
+            let v = prop.value;
+            match prop.name {
+                "compatible" => p.compatible = v,
+                "reg" => p.reg = v,
+                "interrupts" => p.interrupts = Some(v),
+                "interrupt-parent" => p.interrupt_parent = cell(v),
+                "status" => p.disabled = !matches!(text(v), Some("okay" | "ok")),
+                "device_type" => match text(v) {
+                    Some("memory") => p.memory = true,
+                    Some("cpu") => p.cpu = true,
+                    _ => {}
+                },
+                "#address-cells" => p.address_cells = cell(v),
+                "#size-cells" => p.size_cells = cell(v),
+                "ranges" => p.ranges = Some(v),
+                "phandle" | "linux,phandle" => p.phandle = cell(v),
+                "interrupt-controller" => p.interrupt_controller = true,
+                "#interrupt-cells" => p.interrupt_cells = cell(v),
+                "#redistributor-regions" => p.redistributor_regions = cell(v),
+                "redistributor-stride" => p.redistributor_stride = number(v),
+                "method" => p.method = text(v),
+                "cpu_on" => p.cpu_on = cell(v),
+                "bus-range" => p.bus_range = Some(v),
+                "enable-method" => p.enable_method = text(v),
+                "clock-frequency" => p.clock_frequency = cell(v),
+                "model" => p.model = text(v),
+                _ => {}
+            }
+        }
+        p
     }
 }
 
@@ -392,7 +420,6 @@ struct Scope {
 
 impl Scope {
     fn root() -> Self {
-        // The spec's defaults, overridden by the root's own properties.
         Self {
             address_cells: 2,
             size_cells: 1,
@@ -401,50 +428,46 @@ impl Scope {
         }
     }
 
-    /// The scope `node` gives its children (`self` is the node's own scope).
-    fn for_children_of(&self, node: FdtNode<'_, '_>, is_root: bool) -> Self {
-        let address_cells = u32_property(node, "#address-cells").unwrap_or(2);
-        let size_cells = u32_property(node, "#size-cells").unwrap_or(1);
-        let windows = if is_root {
-            Windows::Identity
-        } else {
-            match node.property("ranges") {
-                None => Windows::Unmapped,
-                Some(p) if p.value.is_empty() => self.windows,
-                Some(p) => {
-                    let mut table = List::new();
-                    let entry = (address_cells + self.address_cells + size_cells) as usize;
-                    for i in 0..p.value.len() / (entry * 4).max(4) {
-                        let at = i * entry;
-                        let child = cells(p.value, at, address_cells);
-                        let parent =
-                            cells(p.value, at + address_cells as usize, self.address_cells);
-                        let size = cells(
-                            p.value,
-                            at + (address_cells + self.address_cells) as usize,
-                            size_cells,
-                        );
-                        if let (Some(c), Some(cpu), Some(s)) =
-                            (child, parent.and_then(|a| self.windows.translate(a)), size)
-                        {
-                            table.push((c, cpu, s));
-                        }
+    /// The scope a node with properties `p` gives its children (`self` is
+    /// the node's own scope).
+    fn for_children(&self, p: &Props<'_>, is_root: bool) -> Self {
+        let address_cells = p.address_cells.unwrap_or(2);
+        let size_cells = p.size_cells.unwrap_or(1);
+        let windows = match p.ranges {
+            _ if is_root => Windows::Identity,
+            None => Windows::Unmapped,
+            Some([]) => self.windows,
+            Some(v) => {
+                let mut table = List::new();
+                let entry = (address_cells + self.address_cells + size_cells) as usize;
+                for i in 0..v.len() / (entry * 4).max(4) {
+                    let at = i * entry;
+                    let child = cells(v, at, address_cells);
+                    let parent = cells(v, at + address_cells as usize, self.address_cells);
+                    let size = cells(
+                        v,
+                        at + (address_cells + self.address_cells) as usize,
+                        size_cells,
+                    );
+                    if let (Some(c), Some(cpu), Some(s)) =
+                        (child, parent.and_then(|a| self.windows.translate(a)), size)
+                    {
+                        table.push((c, cpu, s));
                     }
-                    Windows::Table(table)
                 }
+                Windows::Table(table)
             }
         };
         Self {
             address_cells,
             size_cells,
             windows,
-            interrupt_parent: interrupt_parent(node).or(self.interrupt_parent),
+            interrupt_parent: p.interrupt_parent.or(self.interrupt_parent),
         }
     }
 
-    /// A node's `reg` entries, translated to CPU addresses.
-    fn reg<'a>(&self, node: FdtNode<'_, 'a>) -> impl Iterator<Item = Range> + 'a {
-        let value = node.property("reg").map_or(&[][..], |p| p.value);
+    /// The `reg` entries `value`, translated to CPU addresses.
+    fn reg<'v>(&self, value: &'v [u8]) -> impl Iterator<Item = Range> + 'v {
         let (ac, sc, windows) = (self.address_cells, self.size_cells, self.windows);
         let entry = (ac + sc) as usize;
         let count = if ac > 2 || sc > 2 || entry == 0 {
@@ -460,29 +483,30 @@ impl Scope {
     }
 }
 
-fn interrupt_parent(node: FdtNode<'_, '_>) -> Option<u32> {
-    u32_property(node, "interrupt-parent")
+/// An interrupt specifier not yet decoded (the GIC may not be known yet).
+#[derive(Clone, Copy, Default)]
+struct RawIrq<'a> {
+    parent: Option<u32>,
+    spec: &'a [u8],
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    FindGic,
-    Devices,
-}
-
-/// A node's path, built while walking (for matching `stdout-path`).
-struct PathBuf {
-    bytes: [u8; 256],
+/// A node's path, kept for matching `stdout-path`.
+#[derive(Clone, Copy)]
+struct Path {
+    bytes: [u8; 128],
     len: usize,
 }
 
-impl PathBuf {
-    const fn new() -> Self {
+impl Default for Path {
+    fn default() -> Self {
         Self {
-            bytes: [0; 256],
+            bytes: [0; 128],
             len: 0,
         }
     }
+}
+
+impl Path {
     fn as_str(&self) -> &str {
         core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
     }
@@ -494,29 +518,34 @@ impl PathBuf {
             self.bytes[self.len] = b'/';
             self.bytes[self.len + 1..self.len + 1 + name.len()].copy_from_slice(name.as_bytes());
             self.len += 1 + name.len();
+        } else {
+            // Too deep to name: a path no stdout-path equals.
+            self.len = self.bytes.len();
         }
         before
     }
 }
 
+#[derive(Default)]
 struct Reader<'a> {
+    path: Path,
     gic_phandle: Option<u32>,
     gic_cells: u32,
-    stdout: Option<&'a str>,
-    console_is_stdout: bool,
-    path: PathBuf,
+    stdout_path: Option<&'a str>,
+    aliases: List<(&'a str, &'a str), 16>,
+    consoles: List<(Range, RawIrq<'a>, Path), 4>,
+    rtc: Option<(Range, RawIrq<'a>)>,
+    virtio_irqs: List<RawIrq<'a>, MAX_VIRTIO_MMIO>,
+    timer: Option<(RawIrq<'a>, Option<u32>)>,
 }
 
 impl<'a> Reader<'a> {
-    fn walk(
-        &mut self,
-        node: FdtNode<'_, 'a>,
-        scope: &Scope,
-        depth: usize,
-        m: &mut Machine<'a>,
-        pass: Pass,
-    ) {
-        if depth > MAX_DEPTH || !is_enabled(node) {
+    fn walk(&mut self, node: FdtNode<'_, 'a>, scope: &Scope, depth: usize, m: &mut Machine<'a>) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let p = Props::read(node);
+        if p.disabled {
             return;
         }
         let undo = if depth == 0 {
@@ -524,163 +553,103 @@ impl<'a> Reader<'a> {
         } else {
             self.path.push(node.name)
         };
-        let children = scope.for_children_of(node, depth == 0);
-        let descend = match pass {
-            Pass::FindGic => {
-                self.find_gic(node, scope, m);
-                true
-            }
-            Pass::Devices => self.device(node, scope, &children, depth, m),
-        };
-        if descend {
+        let children = scope.for_children(&p, depth == 0);
+        if self.visit(node, &p, scope, &children, depth, m) {
             for child in node.children() {
-                self.walk(child, &children, depth + 1, m, pass);
+                self.walk(child, &children, depth + 1, m);
             }
         }
         self.path.len = undo;
     }
 
-    fn find_gic(&mut self, node: FdtNode<'_, 'a>, scope: &Scope, m: &mut Machine<'a>) {
-        if m.gic.is_some() || node.property("interrupt-controller").is_none() {
-            return;
+    fn raw_irq(p: &Props<'a>, scope: &Scope) -> RawIrq<'a> {
+        RawIrq {
+            parent: p.interrupt_parent.or(scope.interrupt_parent),
+            spec: p.interrupts.unwrap_or(&[]),
         }
-        let mut reg = scope.reg(node);
-        if is_compatible(node, GIC_V3) {
-            let Some(distributor) = reg.next() else {
-                m.problems.push("the GICv3 node has no registers");
-                return;
-            };
-            let regions = u32_property(node, "#redistributor-regions").unwrap_or(1) as usize;
-            let mut redistributors = List::new();
-            for r in reg.take(regions) {
-                redistributors.push(r);
-            }
-            if redistributors.is_empty() {
-                m.problems
-                    .push("the GICv3 node has no redistributor region");
-                return;
-            }
-            let stride = node
-                .property("redistributor-stride")
-                .and_then(|p| number(p.value))
-                .filter(|&s| s != 0);
-            m.gic = Some(Gic::V3 {
-                distributor,
-                redistributors,
-                stride,
-            });
-        } else if is_compatible(node, GIC_V2) {
-            let (Some(distributor), Some(cpu_interface)) = (reg.next(), reg.next()) else {
-                m.problems
-                    .push("the GICv2 node lacks distributor or CPU interface registers");
-                return;
-            };
-            m.gic = Some(Gic::V2 {
-                distributor,
-                cpu_interface,
-            });
-        } else {
-            return;
-        }
-        self.gic_phandle = u32_property(node, "phandle").or(u32_property(node, "linux,phandle"));
-        self.gic_cells = u32_property(node, "#interrupt-cells").unwrap_or(0);
     }
 
-    /// The `index`th GIC interrupt of `node`, if its interrupt parent is the GIC.
-    fn interrupt(&self, node: FdtNode<'_, 'a>, scope: &Scope, index: usize) -> Option<Interrupt> {
-        let parent = interrupt_parent(node).or(scope.interrupt_parent);
-        if parent.is_none() || parent != self.gic_phandle || self.gic_cells < 3 {
-            return None;
-        }
-        let value = node.property("interrupts")?.value;
-        let at = index * self.gic_cells as usize * 4;
-        let (kind, number, flags) = (be32(value, at)?, be32(value, at + 4)?, be32(value, at + 8)?);
-        let intid = match kind {
-            0 => number.checked_add(32)?,
-            1 if number < 16 => number + 16,
-            _ => return None,
-        };
-        Some(Interrupt {
-            intid,
-            edge: flags & 0b11 != 0,
-        })
-    }
-
-    fn simple_device(&self, node: FdtNode<'_, 'a>, scope: &Scope) -> Option<Device> {
-        Some(Device {
-            reg: scope.reg(node).next()?,
-            interrupt: self.interrupt(node, scope, 0),
-        })
-    }
-
-    /// Record what `node` is; returns whether to look at its children.
-    fn device(
+    /// Record what a node is; returns whether to look at its children.
+    fn visit(
         &mut self,
         node: FdtNode<'_, 'a>,
+        p: &Props<'a>,
         scope: &Scope,
         children: &Scope,
         depth: usize,
         m: &mut Machine<'a>,
     ) -> bool {
-        if depth == 1 {
-            match node.name {
-                "cpus" => {
-                    self.cpus(node, children, m);
-                    return false;
+        match (depth, node.name) {
+            (0, _) => m.model = p.model.unwrap_or(""),
+            (1, "chosen") => {
+                self.chosen(node, m);
+                return false;
+            }
+            (1, "aliases") => {
+                for prop in node.properties() {
+                    if let Some(path) = text(prop.value) {
+                        self.aliases.push((prop.name, path));
+                    }
                 }
-                "reserved-memory" => {
-                    for r in node.children().filter(|c| is_enabled(*c)) {
-                        for range in children.reg(r) {
-                            if !m.reserved.push(range) {
-                                m.problems.push("too many reserved-memory regions");
-                            }
+                return false;
+            }
+            (1, "cpus") => {
+                self.cpus(node, children, m);
+                return false;
+            }
+            (1, "reserved-memory") => {
+                for r in node.children() {
+                    let rp = Props::read(r);
+                    for range in children.reg(rp.reg).filter(|_| !rp.disabled) {
+                        if !m.reserved.push(range) {
+                            m.problems.push("too many reserved-memory regions");
                         }
                     }
-                    return false;
                 }
-                "chosen" | "aliases" => return false,
-                _ => {}
+                return false;
             }
+            _ => {}
         }
-        if string_property(node, "device_type") == Some("memory") {
-            for range in scope.reg(node) {
+        let first_reg = || scope.reg(p.reg).next();
+        let kind = kind(p.compatible);
+        if p.memory {
+            for range in scope.reg(p.reg) {
                 if !m.memory.push(range) {
                     m.problems
                         .push("too many memory regions; some RAM is unused");
                 }
             }
-        } else if is_compatible(node, PL011) {
-            let is_stdout = self.stdout.is_some_and(|p| self.path.as_str() == p);
-            if !self.console_is_stdout
-                && (is_stdout || m.console.is_none())
-                && let Some(d) = self.simple_device(node, scope)
-            {
-                m.console = Some(d);
-                self.console_is_stdout = is_stdout;
+        } else if p.interrupt_controller && matches!(kind, Kind::GicV3 | Kind::GicV2) {
+            self.gic(p, kind == Kind::GicV3, scope, m);
+        } else if kind == Kind::Pl011 {
+            if let Some(reg) = first_reg() {
+                self.consoles
+                    .push((reg, Self::raw_irq(p, scope), self.path));
             }
-        } else if is_compatible(node, PL031) {
-            if m.rtc.is_none() {
-                m.rtc = self.simple_device(node, scope);
+        } else if kind == Kind::Pl031 {
+            if let (None, Some(reg)) = (self.rtc, first_reg()) {
+                self.rtc = Some((reg, Self::raw_irq(p, scope)));
             }
-        } else if is_compatible(node, VIRTIO_MMIO) {
-            if let Some(d) = self.simple_device(node, scope)
-                && !m.virtio_mmio.push(d)
-            {
-                m.problems
-                    .push("too many virtio-mmio slots; some were ignored");
+        } else if kind == Kind::VirtioMmio {
+            if let Some(reg) = first_reg() {
+                if m.virtio_mmio.push(Device {
+                    reg,
+                    interrupt: None,
+                }) {
+                    self.virtio_irqs.push(Self::raw_irq(p, scope));
+                } else {
+                    m.problems
+                        .push("too many virtio-mmio slots; some were ignored");
+                }
             }
-        } else if is_compatible(node, TIMER) {
-            m.timer = Some(Timer {
-                virtual_timer: self.interrupt(node, scope, 2),
-                frequency: u32_property(node, "clock-frequency"),
-            });
-        } else if is_compatible(node, PSCI_ANY) {
-            self.psci(node, m);
-        } else if is_compatible(node, PCI_ECAM) {
-            if let Some(ecam) = scope.reg(node).next() {
-                let bus = node.property("bus-range").map(|p| p.value);
-                let (bus_start, bus_end) = match bus.and_then(|b| Some((be32(b, 0)?, be32(b, 4)?)))
-                {
+        } else if kind == Kind::Timer {
+            self.timer = Some((Self::raw_irq(p, scope), p.clock_frequency));
+        } else if matches!(kind, Kind::Psci | Kind::PsciStandard) {
+            self.psci(p, kind == Kind::PsciStandard, m);
+        } else if kind == Kind::PciEcam {
+            if let Some(ecam) = first_reg() {
+                let bus = p.bus_range.and_then(|b| Some((be32(b, 0)?, be32(b, 4)?)));
+                let (bus_start, bus_end) = match bus {
                     Some((s, e)) if s <= e && e <= 255 => (s as u8, e as u8),
                     _ => (0, 255),
                 };
@@ -695,22 +664,90 @@ impl<'a> Reader<'a> {
         true
     }
 
+    fn chosen(&mut self, node: FdtNode<'_, 'a>, m: &mut Machine<'a>) {
+        let (mut start, mut end) = (None, None);
+        for prop in node.properties() {
+            match prop.name {
+                "bootargs" => match core::str::from_utf8(prop.value) {
+                    Ok(s) => m.bootargs = s.trim_end_matches('\0'),
+                    Err(_) => {
+                        m.problems.push("/chosen/bootargs is not UTF-8; ignored");
+                    }
+                },
+                "stdout-path" => {
+                    self.stdout_path = text(prop.value).and_then(|s| s.split(':').next());
+                }
+                "linux,initrd-start" => start = number(prop.value),
+                "linux,initrd-end" => end = number(prop.value),
+                _ => {}
+            }
+        }
+        if let (Some(start), Some(end)) = (start, end)
+            && end > start
+        {
+            m.initrd = Some(Range {
+                base: start,
+                size: end - start,
+            });
+        }
+    }
+
+    fn gic(&mut self, p: &Props<'a>, v3: bool, scope: &Scope, m: &mut Machine<'a>) {
+        if m.gic.is_some() {
+            return;
+        }
+        let mut reg = scope.reg(p.reg);
+        if v3 {
+            let Some(distributor) = reg.next() else {
+                m.problems.push("the GICv3 node has no registers");
+                return;
+            };
+            let mut redistributors = List::new();
+            for r in reg.take(p.redistributor_regions.unwrap_or(1) as usize) {
+                redistributors.push(r);
+            }
+            if redistributors.is_empty() {
+                m.problems
+                    .push("the GICv3 node has no redistributor region");
+                return;
+            }
+            m.gic = Some(Gic::V3 {
+                distributor,
+                redistributors,
+                stride: p.redistributor_stride.filter(|&s| s != 0),
+            });
+        } else {
+            let (Some(distributor), Some(cpu_interface)) = (reg.next(), reg.next()) else {
+                m.problems
+                    .push("the GICv2 node lacks distributor or CPU interface registers");
+                return;
+            };
+            m.gic = Some(Gic::V2 {
+                distributor,
+                cpu_interface,
+            });
+        }
+        self.gic_phandle = p.phandle;
+        self.gic_cells = p.interrupt_cells.unwrap_or(0);
+        if self.gic_cells < 3 {
+            m.problems
+                .push("the GIC node's #interrupt-cells is not 3; device interrupts ignored");
+        }
+    }
+
     fn cpus(&mut self, node: FdtNode<'_, 'a>, scope: &Scope, m: &mut Machine<'a>) {
         for cpu in node.children() {
-            let is_cpu = string_property(cpu, "device_type") == Some("cpu")
-                || cpu.name.split('@').next() == Some("cpu");
-            if !is_cpu || !is_enabled(cpu) {
+            let p = Props::read(cpu);
+            let is_cpu = p.cpu || cpu.name.split('@').next() == Some("cpu");
+            if !is_cpu || p.disabled {
                 continue;
             }
-            let Some(value) = cpu.property("reg").map(|p| p.value) else {
-                m.problems.push("a CPU node has no reg (MPIDR); ignored");
+            let Some(mpidr) = cells(p.reg, 0, scope.address_cells) else {
+                m.problems
+                    .push("a CPU node's reg (MPIDR) is missing or malformed; ignored");
                 continue;
             };
-            let Some(mpidr) = cells(value, 0, scope.address_cells) else {
-                m.problems.push("a CPU node's reg is malformed; ignored");
-                continue;
-            };
-            if string_property(cpu, "enable-method").is_some_and(|e| e != "psci") {
+            if p.enable_method.is_some_and(|e| e != "psci") {
                 m.problems
                     .push("a CPU is started by a method other than PSCI; it stays off");
                 continue;
@@ -723,8 +760,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn psci(&mut self, node: FdtNode<'_, 'a>, m: &mut Machine<'a>) {
-        let conduit = match string_property(node, "method") {
+    fn psci(&mut self, p: &Props<'a>, standard: bool, m: &mut Machine<'a>) {
+        let conduit = match p.method {
             Some("hvc") => Conduit::Hvc,
             Some("smc") => Conduit::Smc,
             _ => {
@@ -733,22 +770,80 @@ impl<'a> Reader<'a> {
                 return;
             }
         };
-        let standard = is_compatible(node, PSCI_STANDARD);
-        let cpu_on = if standard {
-            PSCI_CPU_ON_64
-        } else {
-            match u32_property(node, "cpu_on") {
-                Some(id) => id,
-                None => {
-                    m.problems.push("PSCI 0.1 without a cpu_on function ID");
-                    return;
-                }
+        let cpu_on = match (standard, p.cpu_on) {
+            (true, _) => PSCI_CPU_ON_64,
+            (false, Some(id)) => id,
+            (false, None) => {
+                m.problems.push("PSCI 0.1 without a cpu_on function ID");
+                return;
             }
         };
         m.psci = Some(Psci {
             conduit,
             cpu_on,
             standard,
+        });
+    }
+
+    /// The `index`th interrupt of a specifier, if its parent is the GIC.
+    fn resolve(&self, raw: RawIrq<'_>, index: usize) -> Option<Interrupt> {
+        if raw.parent.is_none() || raw.parent != self.gic_phandle || self.gic_cells < 3 {
+            return None;
+        }
+        let at = index * self.gic_cells as usize * 4;
+        let (kind, number, flags) = (
+            be32(raw.spec, at)?,
+            be32(raw.spec, at + 4)?,
+            be32(raw.spec, at + 8)?,
+        );
+        let intid = match kind {
+            0 => number.checked_add(32)?,
+            1 if number < 16 => number + 16,
+            _ => return None,
+        };
+        Some(Interrupt {
+            intid,
+            edge: flags & 0b11 != 0,
+        })
+    }
+
+    /// Decode interrupts and pick the console, now the tree is read.
+    fn finish(&self, m: &mut Machine<'a>) {
+        let stdout = self.stdout_path.and_then(|path| {
+            if path.starts_with('/') {
+                Some(path)
+            } else {
+                self.aliases
+                    .as_slice()
+                    .iter()
+                    .find(|(alias, _)| *alias == path)
+                    .map(|&(_, target)| target)
+            }
+        });
+        let consoles = self.consoles.as_slice();
+        let chosen = consoles
+            .iter()
+            .find(|(_, _, path)| stdout.is_some_and(|s| path.as_str() == s))
+            .or(consoles.first());
+        m.console = chosen.map(|&(reg, raw, _)| Device {
+            reg,
+            interrupt: self.resolve(raw, 0),
+        });
+        m.rtc = self.rtc.map(|(reg, raw)| Device {
+            reg,
+            interrupt: self.resolve(raw, 0),
+        });
+        for (slot, &raw) in m
+            .virtio_mmio
+            .as_mut_slice()
+            .iter_mut()
+            .zip(self.virtio_irqs.as_slice())
+        {
+            slot.interrupt = self.resolve(raw, 0);
+        }
+        m.timer = self.timer.map(|(raw, frequency)| Timer {
+            virtual_timer: self.resolve(raw, 2),
+            frequency,
         });
     }
 }

@@ -31,6 +31,11 @@ impl<T: Copy + Default, const N: usize> List<T, N> {
         &self.items[..self.len]
     }
 
+    /// The values, to change in place.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        &mut self.items[..self.len]
+    }
+
     /// Number of values.
     pub fn len(&self) -> usize {
         self.len

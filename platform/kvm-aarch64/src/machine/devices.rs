@@ -6,10 +6,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use keel_core::memory::vmap::map_mmio;
+use keel_core::memory::vmap::{self, map_mmio};
 use keel_driver_devicetree::{Device, Machine};
 use keel_driver_pci::{Bdf, ConfigSpace, Function};
-use keel_hal::PhysAddr;
+use keel_hal::{PageFlags, PhysAddr};
 
 /// The magic value at offset 0 of a virtio-mmio window ("virt").
 const VIRTIO_MMIO_MAGIC: u32 = 0x7472_6976;
@@ -82,34 +82,52 @@ fn ecam_offset(bdf: Bdf, offset: u16) -> usize {
         | usize::from(offset & 0xffc)
 }
 
-/// Whether a virtio-mmio slot holds a device (its device ID is not 0).
-fn slot_has_device(slot: &Device) -> bool {
-    match map_mmio(
-        PhysAddr(slot.reg.base),
-        slot.reg.size.clamp(0x100, 0x1000) as usize,
-    ) {
-        Ok(va) => read32(va.0) == VIRTIO_MMIO_MAGIC && read32(va.0 + 8) != 0,
-        Err(_) => false,
+/// How many virtio-mmio slots hold a device (device ID not 0). The slots
+/// are mapped with one mapping when they sit together (QEMU's 32 slots
+/// share 16 KiB), each on its own otherwise.
+fn count_virtio_devices(slots: &[Device]) -> usize {
+    let start = slots.iter().map(|s| s.reg.base).min().unwrap_or(0);
+    let end = slots.iter().map(|s| s.reg.end()).max().unwrap_or(0);
+    let together = (end - start <= 0x1_0000)
+        .then(|| map_mmio(PhysAddr(start), (end - start) as usize).ok())
+        .flatten();
+    slots
+        .iter()
+        .filter(|slot| {
+            let va = match together {
+                Some(va) => va.0 + (slot.reg.base - start) as usize,
+                None => match map_mmio(PhysAddr(slot.reg.base), 0x100) {
+                    Ok(va) => va.0,
+                    Err(_) => return false,
+                },
+            };
+            read32(va) == VIRTIO_MMIO_MAGIC && read32(va + 8) != 0
+        })
+        .count()
+}
+
+/// Map the ECAM window of the first bus (1 MiB) with one 2 MiB block when
+/// the window is so aligned (as QEMU's is), else with pages.
+fn map_ecam(base: u64) -> Option<usize> {
+    const BLOCK: usize = 2 << 20;
+    if base.is_multiple_of(BLOCK as u64) {
+        let va = vmap::reserve(BLOCK, BLOCK)?;
+        if vmap::map(va, PhysAddr(base), BLOCK, PageFlags::MMIO).is_ok() {
+            return Some(va.0);
+        }
     }
+    map_mmio(PhysAddr(base), 1 << 20).ok().map(|va| va.0)
 }
 
 /// Find devices (runs once during boot, with the scheduler up).
 pub fn probe() {
     let Some(m) = machine() else { return };
-    let pci = match m.pcie {
-        Some(host) => match map_mmio(PhysAddr(host.ecam.base), 1 << 20) {
-            Ok(va) => keel_driver_pci::enumerate(&Ecam(va.0), 0),
-            Err(_) => Vec::new(),
-        },
+    let pci = match m.pcie.and_then(|host| map_ecam(host.ecam.base)) {
+        Some(va) => keel_driver_pci::enumerate(&Ecam(va), 0),
         None => Vec::new(),
     };
     PCI.call_once(|| pci);
-    let present = m
-        .virtio_mmio
-        .as_slice()
-        .iter()
-        .filter(|s| slot_has_device(s))
-        .count();
+    let present = count_virtio_devices(m.virtio_mmio.as_slice());
     VIRTIO_DEVICES.store(present, Ordering::Release);
 }
 
