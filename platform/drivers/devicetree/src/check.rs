@@ -54,8 +54,52 @@ fn header_error(why: &'static str) -> Error {
     Error::BadHeader(why)
 }
 
-/// Check the header, the reservation block and every structure token.
-pub(crate) fn validate(blob: &[u8]) -> Result<Header, Error> {
+/// Squeeze NOP tokens out of the structure block, in place. Loaders edit
+/// trees with libfdt, which turns deleted properties and nodes into NOPs;
+/// the `fdt` crate cannot step over NOPs everywhere they may stand. No
+/// offset into the structure block is stored anywhere, so dropping tokens
+/// leaves the tree intact. Returns the header as `validate` does.
+pub(crate) fn remove_nops(blob: &mut [u8]) -> Result<Header, Error> {
+    check_header(blob)?;
+    let field = |blob: &[u8], i: usize| be32(blob, i * 4).unwrap_or(0) as usize;
+    let (start, len) = (field(blob, 2), field(blob, 9));
+    let block = &mut blob[start..start + len];
+    let (mut read, mut write) = (0usize, 0usize);
+    while read + 4 <= block.len() {
+        let token = be32(block, read).unwrap_or(TOKEN_END);
+        let size = match token {
+            TOKEN_NOP => {
+                read += 4;
+                continue;
+            }
+            TOKEN_BEGIN_NODE => {
+                let Some(name) = c_str(block, read + 4) else {
+                    break; // `validate` reports it
+                };
+                (4 + name.len() + 1).next_multiple_of(4)
+            }
+            TOKEN_PROP => match be32(block, read + 4) {
+                Some(value) => (12 + value as usize).next_multiple_of(4),
+                None => break,
+            },
+            _ => 4,
+        };
+        let end = (read + size).min(block.len());
+        block.copy_within(read..end, write);
+        write += end - read;
+        read = end;
+        if token == TOKEN_END {
+            break;
+        }
+    }
+    if write < len {
+        let new_len = (write as u32).to_be_bytes();
+        blob[36..40].copy_from_slice(&new_len);
+    }
+    validate(blob)
+}
+
+fn check_header(blob: &[u8]) -> Result<(), Error> {
     if blob.len() < HEADER_LEN {
         return Err(Error::Truncated);
     }
@@ -70,17 +114,26 @@ pub(crate) fn validate(blob: &[u8]) -> Result<Header, Error> {
     if total < HEADER_LEN {
         return Err(header_error("total size is smaller than the header"));
     }
-    let version = field(5);
-    if version < 17 {
+    if field(5) < 17 {
         return Err(header_error("format version is older than 17"));
     }
+    range(total, field(2), field(9))
+        .ok_or(header_error("structure block lies outside the blob"))?;
+    if !(field(2) as usize).is_multiple_of(4) {
+        return Err(header_error("structure block is not 4-byte aligned"));
+    }
+    Ok(())
+}
+
+/// Check the header, the reservation block and every structure token.
+pub(crate) fn validate(blob: &[u8]) -> Result<Header, Error> {
+    check_header(blob)?;
+    let field = |i: usize| be32(blob, i * 4).unwrap_or(0);
+    let total = field(1) as usize;
     let (s_start, s_end) = range(total, field(2), field(9))
         .ok_or(header_error("structure block lies outside the blob"))?;
     let (t_start, t_end) = range(total, field(3), field(8))
         .ok_or(header_error("strings block lies outside the blob"))?;
-    if !s_start.is_multiple_of(4) {
-        return Err(header_error("structure block is not 4-byte aligned"));
-    }
     let reservations = field(4) as usize;
     if !reservations.is_multiple_of(8) || reservations < HEADER_LEN {
         return Err(header_error("memory reservation block is misplaced"));
@@ -126,7 +179,7 @@ fn check_structure(block: &[u8], strings: &[u8]) -> Result<(), Error> {
         };
         match token {
             TOKEN_NOP if depth == 0 => pos += 4,
-            TOKEN_NOP => return fail(pos, "NOP token inside a node (not supported)"),
+            TOKEN_NOP => return fail(pos, "NOP token inside a node (call remove_nops first)"),
             TOKEN_BEGIN_NODE => {
                 if root_done {
                     return fail(pos, "more than one root node");

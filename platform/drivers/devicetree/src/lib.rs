@@ -240,7 +240,16 @@ fn kind(compatible: &[u8]) -> Kind {
 /// PSCI 0.2 CPU_ON (SMC64 calling convention).
 pub const PSCI_CPU_ON_64: u32 = 0xc400_0003;
 
-/// Read the tree in `blob` (which may extend past the tree's end).
+/// Read the tree in `blob` (which may extend past the tree's end), after
+/// squeezing NOP tokens out of it in place (see [`parse`]).
+pub fn parse_mut(blob: &mut [u8]) -> Result<Machine<'_>, Error> {
+    check::remove_nops(blob)?;
+    parse(blob)
+}
+
+/// Read the tree in `blob` (which may extend past the tree's end). Trees
+/// with NOP tokens inside nodes (left by libfdt edits) are refused here;
+/// [`parse_mut`] accepts them.
 pub fn parse(blob: &[u8]) -> Result<Machine<'_>, Error> {
     let header = check::validate(blob)?;
     let blob = &blob[..header.total];

@@ -284,6 +284,7 @@ fn malformed_structures_are_refused() {
     // A NOP inside a node (the fdt crate cannot step over it everywhere).
     let blob = Builder::new().begin("").word(4).end().finish();
     assert!(matches!(parse(&blob), Err(Error::BadStructure { .. })));
+    assert!(parse_mut(&mut blob.clone()).is_ok());
     // Unbalanced nodes.
     let mut b = Builder::new();
     b.begin("").begin("a");
@@ -300,6 +301,45 @@ fn malformed_structures_are_refused() {
         .end()
         .finish();
     assert!(parse(&blob).unwrap().memory.is_empty());
+}
+
+#[test]
+fn nops_left_by_libfdt_edits_are_squeezed_out() {
+    // NOPs between properties, between children, and a NOPed-out node.
+    let mut blob = Builder::new()
+        .begin("")
+        .cells("#address-cells", &[1])
+        .word(4)
+        .cells("#size-cells", &[1])
+        .begin("gone")
+        .end()
+        .word(4)
+        .begin("uart@1000")
+        .word(4)
+        .word(4)
+        .text("compatible", "arm,pl011")
+        .cells("reg", &[0x1000, 0x1000])
+        .end()
+        .end()
+        .finish();
+    // Turn the "gone" node into NOPs, as fdt_nop_node does.
+    let at = blob.windows(4).position(|w| w == b"gone").unwrap() - 4;
+    for w in blob[at..at + 16].chunks_mut(4) {
+        w.copy_from_slice(&4u32.to_be_bytes());
+    }
+    let m = parse_mut(&mut blob).unwrap();
+    assert_eq!(m.console.unwrap().reg.base, 0x1000);
+}
+
+#[test]
+fn never_panics_on_damaged_trees_squeezed_in_place() {
+    for blob in [VIRT_GICV3, VIRT_GICV2_EL2] {
+        for i in (0..blob.len()).step_by(3) {
+            let mut copy = blob.to_vec();
+            copy[i] ^= 0xff;
+            let _ = parse_mut(&mut copy);
+        }
+    }
 }
 
 #[test]

@@ -80,7 +80,10 @@ fn keel_platform_main(dtb: u64) -> ! {
         Ok(found) => found,
         Err(why) => cannot_boot(format_args!("{why}")),
     };
-    let machine = match keel_driver_devicetree::parse(blob) {
+    let blob_len = blob.len() as u64;
+    // Loaders that edit the tree (libfdt) leave NOP tokens; they are
+    // squeezed out in place before the tree is read.
+    let machine = match keel_driver_devicetree::parse_mut(blob) {
         Ok(m) => m,
         Err(e) => cannot_boot(format_args!("{e} (at physical {dtb:#x})")),
     };
@@ -92,7 +95,7 @@ fn keel_platform_main(dtb: u64) -> ! {
         };
         arch::psci::configure(conduit, p.cpu_on, p.standard);
     }
-    let mut boot = match tree::boot_info(&machine, dtb, blob.len() as u64) {
+    let mut boot = match tree::boot_info(&machine, dtb, blob_len) {
         Ok(b) => b,
         Err(why) => cannot_boot(format_args!("{why}")),
     };

@@ -12,28 +12,30 @@ const CMDLINE_MAX: usize = 4096;
 
 static mut CMDLINE: [u8; CMDLINE_MAX] = [0; CMDLINE_MAX];
 
-/// Read `len` bytes at physical `pa` through the direct map, if it covers them.
-fn phys_slice(pa: u64, len: usize) -> Option<&'static [u8]> {
+/// The `len` bytes at physical `pa`, through the direct map, if it covers
+/// them. Only the device tree is reached this way, once, during boot.
+fn phys_slice(pa: u64, len: usize) -> Option<&'static mut [u8]> {
     let end = pa.checked_add(len as u64)?.checked_sub(1)?;
     if !arch::direct_map_covers(pa) || !arch::direct_map_covers(end) {
         return None;
     }
     // SAFETY: the range lies in RAM the direct map covers (checked above);
-    // it is the DTB, which the memory map keeps in use for good.
-    Some(unsafe { core::slice::from_raw_parts(phys_to_virt(PhysAddr(pa)).as_ptr::<u8>(), len) })
+    // it is the DTB, which the memory map keeps in use for good and which
+    // nothing else references while boot reads (and tidies) it.
+    Some(unsafe { core::slice::from_raw_parts_mut(phys_to_virt(PhysAddr(pa)).as_ptr::<u8>(), len) })
 }
 
 /// The DTB's physical address and bytes. `from_loader` is x0 at entry:
 /// an arm64 Image boot passes the DTB there. An ELF boot passes 0, and
 /// QEMU puts the DTB at the start of RAM (the 1 GiB boundary below the
 /// image on its virt machine), which is tried then.
-pub fn locate(from_loader: u64) -> Result<(u64, &'static [u8]), &'static str> {
+pub fn locate(from_loader: u64) -> Result<(u64, &'static mut [u8]), &'static str> {
     let pa = if from_loader != 0 {
         from_loader
     } else {
         let (image, _) = arch::kernel_image_phys();
         let guess = image & !(arch::layout::GIB - 1);
-        match phys_slice(guess, 8).and_then(total_size) {
+        match phys_slice(guess, 8).and_then(|h| total_size(h)) {
             Some(_) => guess,
             None => {
                 return Err(
