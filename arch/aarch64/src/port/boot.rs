@@ -149,6 +149,8 @@ keel_aarch64_entry:
     ldr x0, =KEEL_AARCH64_BOOT_PERCPU
     msr tpidr_el1, x0
     isb
+    /* SErrors are reported from now on (IRQ and FIQ stay masked). */
+    msr daifclr, #4
     ldr x0, =KEEL_AARCH64_BOOT_STATE
     stp x19, x22, [x0]
     str x21, [x0, #16]
@@ -180,6 +182,7 @@ keel_aarch64_secondary_entry:
     mov x0, #(3 << 20)
     msr cpacr_el1, x0
     isb
+    msr daifclr, #4
     mov x29, xzr
     mov x30, xzr
     mov x0, x20
