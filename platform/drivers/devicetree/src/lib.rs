@@ -321,6 +321,7 @@ fn text(value: &[u8]) -> Option<&str> {
 }
 
 /// Read `cells` big-endian 32-bit cells at cell index `at` as one number.
+#[inline(never)]
 fn cells(value: &[u8], at: usize, cells: u32) -> Option<u64> {
     match cells {
         0 => Some(0),
@@ -357,6 +358,7 @@ struct Props<'a> {
 }
 
 impl<'a> Props<'a> {
+    #[inline(never)] // one copy: boot runs under emulation, where code size is time
     fn read(node: FdtNode<'_, 'a>) -> Self {
         let mut p = Props::default();
         for prop in node.properties() {
@@ -476,6 +478,7 @@ impl Scope {
     }
 
     /// The `reg` entries `value`, translated to CPU addresses.
+    #[inline(never)]
     fn reg<'v>(&self, value: &'v [u8]) -> impl Iterator<Item = Range> + 'v {
         let (ac, sc, windows) = (self.address_cells, self.size_cells, self.windows);
         let entry = (ac + sc) as usize;
@@ -795,6 +798,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The `index`th interrupt of a specifier, if its parent is the GIC.
+    #[inline(never)]
     fn resolve(&self, raw: RawIrq<'_>, index: usize) -> Option<Interrupt> {
         if raw.parent.is_none() || raw.parent != self.gic_phandle || self.gic_cells < 3 {
             return None;
