@@ -3,6 +3,7 @@
 //! to wire a machine (early device mappings, the direct map of RAM, GIC
 //! and timer set-up, PSCI, semihosting).
 
+mod app;
 mod boot;
 mod context;
 mod cpu;
@@ -24,8 +25,8 @@ use core::fmt;
 use keel_hal::interrupt::IrqError;
 use keel_hal::smp::SmpError;
 use keel_hal::{
-    Arch, Clock, Context, Cpu, CpuIndex, Interrupts, Ipi, IrqLine, Paging, PhysAddr, Smp,
-    SwitchFrame, VirtAddr,
+    App, AppFrame, Arch, Clock, Context, Cpu, CpuIndex, Interrupts, Ipi, IrqLine, Paging, PhysAddr,
+    Smp, SwitchFrame, VirtAddr,
 };
 
 pub use boot::boot_stack;
@@ -95,6 +96,12 @@ impl Cpu for Aarch64 {
     }
     fn features(out: &mut dyn fmt::Write) -> fmt::Result {
         cpu::write_features(out)
+    }
+    fn hardware_random() -> Option<u64> {
+        cpu::hardware_random()
+    }
+    fn elf_hwcaps() -> (u64, u64) {
+        cpu::elf_hwcaps()
     }
     fn walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool) {
         let mut fp = if start == 0 {
@@ -209,6 +216,40 @@ impl Smp for Aarch64 {
     ) -> Result<(), SmpError> {
         // SAFETY: forwarded contract.
         unsafe { smp::start_cpu(index, hw_id, stack_bottom, stack_top, entry) }
+    }
+}
+
+impl App for Aarch64 {
+    unsafe fn resume_app(frame: &AppFrame) -> ! {
+        // SAFETY: forwarded contract.
+        unsafe { app::resume_app(frame) }
+    }
+    fn set_app_thread_pointer(value: u64) {
+        app::set_thread_pointer(value);
+    }
+    fn app_thread_pointer() -> u64 {
+        app::thread_pointer()
+    }
+    unsafe fn copy_from_app(dst: *mut u8, src: usize, len: usize) -> bool {
+        // SAFETY: the caller guarantees `dst`; app-side faults are fixed up.
+        unsafe { app::app_copy(dst, src as *const u8, len) }
+    }
+    unsafe fn copy_to_app(dst: usize, src: *const u8, len: usize) -> bool {
+        // SAFETY: the caller guarantees `src`; app-side faults are fixed up.
+        unsafe { app::app_copy(dst as *mut u8, src, len) }
+    }
+    unsafe fn app_cmpxchg_u32(addr: usize, expected: u32, new: u32) -> Option<u32> {
+        // SAFETY: forwarded contract.
+        unsafe { app::app_cmpxchg(addr, expected, new) }
+    }
+    fn fp_signal_layout() -> Layout {
+        app::fp_signal_layout()
+    }
+    fn save_fp_to_app(dst: usize) -> bool {
+        app::save_fp_to_app(dst)
+    }
+    fn restore_fp_from_app(src: usize) -> bool {
+        app::restore_fp_from_app(src)
     }
 }
 

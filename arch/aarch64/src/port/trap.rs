@@ -5,19 +5,21 @@
 use core::fmt;
 
 use keel_hal::machine::kernel;
-use keel_hal::{Fault, FaultKind, FaultResolution, Ipi, IrqLine, VirtAddr};
+use keel_hal::{AppFrame, Cpu, Fault, FaultKind, FaultResolution, Ipi, IrqLine, VirtAddr};
 
+use super::app::{self, APP_FLAGS};
+use super::layout::APP_RANGE;
 use super::vectors::{
     FROM_APP, FROM_LOWER_EL, KIND_FIQ, KIND_IRQ, KIND_SERROR, KIND_SYNC, ON_EMERGENCY_STACK,
 };
-use super::{gic, semihosting, timer};
+use super::{Aarch64, gic, semihosting, timer};
 
 /// PSTATE.I in SPSR: IRQs masked.
 const SPSR_IRQ_MASKED: u64 = 1 << 7;
 
 /// Registers saved by the vectors, lowest address first.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct TrapFrame {
     /// x0..x30.
     pub x: [u64; 31],
@@ -163,7 +165,11 @@ extern "C" fn keel_aarch64_trap(frame: &mut TrapFrame, kind: u64) {
     match kind & 3 {
         KIND_SYNC => synchronous(frame, kind),
         KIND_IRQ | KIND_FIQ => interrupt(),
-        KIND_SERROR => report(frame, FaultKind::Other("SError (asynchronous abort)")),
+        KIND_SERROR => report(
+            frame,
+            FaultKind::Other("SError (asynchronous abort)"),
+            kind & FROM_APP != 0,
+        ),
         _ => unreachable!(),
     }
     // The preemption point, unless the interrupted code had interrupts off
@@ -175,6 +181,11 @@ extern "C" fn keel_aarch64_trap(frame: &mut TrapFrame, kind: u64) {
 
 fn synchronous(frame: &mut TrapFrame, kind: u64) {
     let ec = (frame.esr >> 26) & 0x3f;
+    let from_app = kind & FROM_APP != 0 && kind & FROM_LOWER_EL == 0;
+    if ec == 0x15 && from_app {
+        system_call(frame);
+        return;
+    }
     if ec == 0 && kind & FROM_APP == 0 && semihosting::is_call_at(frame.elr as usize) {
         // A semihosting call with semihosting off is an undefined
         // instruction: step over it; the caller falls back.
@@ -206,20 +217,75 @@ fn synchronous(frame: &mut TrapFrame, kind: u64) {
         0x3c => FaultKind::Breakpoint,
         other => FaultKind::Other(class_name(other)),
     };
-    report(frame, kind_of_fault);
+    report(frame, kind_of_fault, from_app);
 }
 
-fn report(frame: &mut TrapFrame, kind: FaultKind) {
-    let regs = Registers(frame);
-    let fault = Fault {
-        kind,
-        pc: frame.elr as usize,
-        sp: frame.sp as usize,
-        frame_pointer: frame.x[29] as usize,
-        interrupts_enabled: frame.spsr & SPSR_IRQ_MASKED == 0,
-        registers: &regs,
+/// `svc #0` from app code: core runs the call (with interrupts on, as the
+/// app had them: it may block) and the app resumes from the frame it left.
+fn system_call(frame: &mut TrapFrame) {
+    let mut regs = app_frame_of(frame);
+    Aarch64::restore_interrupts(true);
+    kernel::syscall(&mut regs);
+    Aarch64::disable_interrupts();
+    load_app_frame(frame, &regs);
+}
+
+fn report(frame: &mut TrapFrame, kind: FaultKind, from_app: bool) {
+    // A copy for the report: the frame itself may change before it prints.
+    let regs_copy = *frame;
+    let regs = Registers(&regs_copy);
+    let fixup = if from_app {
+        None
+    } else {
+        app::copy_fixup(frame.elr)
     };
-    let FaultResolution::Retry = kernel::fault(&fault);
+    let mut app = from_app.then(|| app_frame_of(frame));
+    let resolution = {
+        let mut fault = Fault {
+            app: app.as_mut(),
+            in_app_copy: fixup.is_some(),
+            kind,
+            pc: frame.elr as usize,
+            sp: frame.sp as usize,
+            frame_pointer: frame.x[29] as usize,
+            interrupts_enabled: frame.spsr & SPSR_IRQ_MASKED == 0,
+            registers: &regs,
+        };
+        kernel::fault(&mut fault)
+    };
+    match resolution {
+        FaultResolution::Retry => {}
+        FaultResolution::ResumeApp => {
+            if let Some(app) = &app {
+                load_app_frame(frame, app);
+            }
+        }
+        FaultResolution::AbandonCopy => {
+            if let Some(target) = fixup {
+                frame.elr = target;
+            }
+        }
+    }
+}
+
+/// The app's registers as an `AppFrame` (x0..x30, pc, SP_EL0, PSTATE).
+fn app_frame_of(t: &TrapFrame) -> AppFrame {
+    let mut a = AppFrame::default();
+    a.gpr[..31].copy_from_slice(&t.x);
+    a.pc = t.elr;
+    a.sp = t.sp;
+    a.flags = t.spsr;
+    a
+}
+
+/// Make the trap return into the app state `a`: only the condition flags
+/// come from it (mode and masks stay as the trap found them), and a pc
+/// outside the app range becomes an app fault at 0.
+fn load_app_frame(t: &mut TrapFrame, a: &AppFrame) {
+    t.x.copy_from_slice(&a.gpr[..31]);
+    t.elr = if a.pc < APP_RANGE.1 as u64 { a.pc } else { 0 };
+    t.sp = a.sp;
+    t.spsr = (t.spsr & !APP_FLAGS) | (a.flags & APP_FLAGS);
 }
 
 fn interrupt() {

@@ -135,6 +135,7 @@ fn keel_platform_main(dtb: u64) -> ! {
     devices::remember(machine);
     let options = keel_core::cmdline::parse(boot.cmdline);
     let boot = BOOT.call_once(|| boot);
+    keel_linux::install();
     keel_core::boot::run(
         boot,
         options,
