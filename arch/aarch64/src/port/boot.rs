@@ -148,6 +148,8 @@ keel_aarch64_entry:
     msr cpacr_el1, x0
     ldr x0, =KEEL_AARCH64_BOOT_PERCPU
     msr tpidr_el1, x0
+    /* No running thread yet (see running_thread_word). */
+    msr sp_el0, xzr
     isb
     /* SErrors are reported from now on (IRQ and FIQ stay masked). */
     msr daifclr, #4
@@ -177,6 +179,7 @@ keel_aarch64_secondary_entry:
     ldp x2, x3, [x1]
     mov sp, x2
     msr tpidr_el1, x3
+    msr sp_el0, xzr
     ldr x0, =keel_aarch64_vectors
     msr vbar_el1, x0
     mov x0, #(3 << 20)

@@ -1,6 +1,8 @@
-//! Thread context switch: callee-saved registers, TPIDR_EL0 (the app's TLS
-//! pointer) and SP_EL0 (the app's stack pointer) on the stack; FP/SIMD
-//! state (v0-v31, FPCR, FPSR) in the thread's area.
+//! Thread context switch: callee-saved registers and TPIDR_EL0 (the app's
+//! TLS pointer) on the stack; FP/SIMD state (v0-v31, FPCR, FPSR) in the
+//! thread's area. SP_EL0 is not switched: in kernel code it holds the
+//! running-thread word, which the scheduler sets before each switch (an
+//! app's own SP_EL0 lives in its trap frame).
 //!
 //! The kernel is built for the soft-float target: no kernel code, trap
 //! handlers included, ever touches an FP/SIMD register, so they hold only
@@ -31,8 +33,7 @@ keel_aarch64_switch:
     stp x27, x28, [sp, #64]
     stp x29, x30, [sp, #80]
     mrs x9, tpidr_el0
-    mrs x10, sp_el0
-    stp x9, x10, [sp, #96]
+    str x9, [sp, #96]
     ldr x9, [x0, #8]
     cbz x9, 1f
     stp q0, q1, [x9, #0]
@@ -81,9 +82,8 @@ keel_aarch64_switch:
     ldr x11, [x9, #520]
     msr fpcr, x10
     msr fpsr, x11
-2:  ldp x9, x10, [sp, #96]
+2:  ldr x9, [sp, #96]
     msr tpidr_el0, x9
-    msr sp_el0, x10
     ldp x19, x20, [sp, #0]
     ldp x21, x22, [sp, #16]
     ldp x23, x24, [sp, #32]
@@ -161,7 +161,7 @@ pub unsafe fn prepare_stack(
         0,                                                    // x29
         keel_aarch64_thread_trampoline as *const () as usize, // x30
         0,                                                    // TPIDR_EL0
-        0,                                                    // SP_EL0
+        0,                                                    // (padding)
     ];
     let sp = top - words.len() * 8;
     // SAFETY: the caller guarantees the stack is ours; 112 bytes fit.

@@ -103,6 +103,21 @@ impl Cpu for Aarch64 {
     fn elf_hwcaps() -> (u64, u64) {
         cpu::elf_hwcaps()
     }
+    #[inline]
+    fn running_thread_word() -> Option<usize> {
+        let word: usize;
+        // SAFETY: reads SP_EL0, which holds the running-thread word whenever
+        // kernel code runs (0 before the scheduler set one).
+        unsafe { asm!("mrs {}, sp_el0", out(reg) word, options(nomem, nostack, preserves_flags)) };
+        Some(word)
+    }
+    #[inline]
+    fn set_running_thread_word(word: usize) {
+        percpu::this().thread_word = word;
+        // SAFETY: SP_EL0 is not the kernel's stack pointer (SPSel = 1); app
+        // code gets its own value back from its trap frame.
+        unsafe { asm!("msr sp_el0, {}", in(reg) word, options(nomem, nostack, preserves_flags)) };
+    }
     fn walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool) {
         let mut fp = if start == 0 {
             let x29: usize;

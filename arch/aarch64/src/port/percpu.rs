@@ -21,6 +21,9 @@ pub struct PerCpu {
     pub emergency_top: usize,
     /// Dense CPU index.
     pub index: usize,
+    /// The scheduler's running-thread word (also in SP_EL0 while kernel
+    /// code runs; traps from app code reload SP_EL0 from here).
+    pub thread_word: usize,
     /// This CPU's MPIDR affinity (Aff3..Aff0).
     pub mpidr: u64,
     /// GICv2: this CPU's interface bit (for SGI and SPI targets).
@@ -37,12 +40,15 @@ pub const OFFSET_KSTACK_BOTTOM: usize = offset_of!(PerCpu, kstack_bottom);
 pub const OFFSET_EMERGENCY_TOP: usize = offset_of!(PerCpu, emergency_top);
 /// See [`OFFSET_KSTACK_TOP`].
 pub const OFFSET_INDEX: usize = offset_of!(PerCpu, index);
+/// See [`OFFSET_KSTACK_TOP`].
+pub const OFFSET_THREAD_WORD: usize = offset_of!(PerCpu, thread_word);
 
 const _: () = assert!(
     OFFSET_KSTACK_TOP == 0
         && OFFSET_KSTACK_BOTTOM == 8
         && OFFSET_EMERGENCY_TOP == 16
         && OFFSET_INDEX == 24
+        && OFFSET_THREAD_WORD == 32
 );
 
 impl PerCpu {
@@ -52,6 +58,7 @@ impl PerCpu {
             kstack_bottom: 0,
             emergency_top: 0,
             index: 0,
+            thread_word: 0,
             mpidr: 0,
             gic_cpu_mask: 0,
             redistributor: 0,

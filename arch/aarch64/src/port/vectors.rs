@@ -15,13 +15,18 @@
 //! the thread.
 //!
 //! TPIDRRO_EL0 is the one scratch register of the entry code (Linux uses
-//! it the same way; apps see it as zero).
+//! it the same way; apps see it as zero). While kernel code runs, SP_EL0
+//! holds the scheduler's running-thread word (as Linux keeps `current`
+//! there): a trap from app code saves the app's SP_EL0 in the frame and
+//! loads the word; the way back to the app restores the app's value.
 
 use core::arch::global_asm;
 use core::mem::size_of;
 
 use super::layout::{GUARD_SIZE, STACK_MARGIN};
-use super::percpu::{OFFSET_EMERGENCY_TOP, OFFSET_KSTACK_BOTTOM, OFFSET_KSTACK_TOP};
+use super::percpu::{
+    OFFSET_EMERGENCY_TOP, OFFSET_KSTACK_BOTTOM, OFFSET_KSTACK_TOP, OFFSET_THREAD_WORD,
+};
 use super::trap::TrapFrame;
 
 /// Kind of exception, in the low two bits of the kind word.
@@ -91,6 +96,10 @@ global_asm!(
     stp x0, x1, [sp]
     mrs x1, sp_el0
     str x1, [sp, #{off_sp}]
+    /* Kernel code finds the running thread in SP_EL0. */
+    mrs x0, tpidr_el1
+    ldr x0, [x0, #{word}]
+    msr sp_el0, x0
     mov x0, #(\kind)
     b keel_aarch64_save
 .endm
@@ -217,4 +226,5 @@ keel_aarch64_save:
     lower = const FROM_LOWER_EL,
     aarch32 = const FROM_AARCH32,
     on_emergency = const ON_EMERGENCY_STACK,
+    word = const OFFSET_THREAD_WORD,
 );
