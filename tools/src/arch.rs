@@ -53,7 +53,9 @@ impl Arch {
     pub fn kernel_target(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64-unknown-none",
-            Arch::Aarch64 => "aarch64-unknown-none",
+            // Soft-float: the kernel never touches FP/SIMD registers (they
+            // hold the app's state; traps need not save them).
+            Arch::Aarch64 => "aarch64-unknown-none-softfloat",
             Arch::Ppc64 => "powerpc64le-unknown-linux-gnu",
         }
     }
@@ -157,10 +159,11 @@ impl Arch {
                 GuestExit::Code(n) => ((i32::from(n) << 1) | 1) & 0xff,
                 GuestExit::Panic => 0xff,
             },
-            // Semihosting SYS_EXIT carries the status.
+            // Status 0 powers off through PSCI (QEMU exits 0); others and
+            // panics (255) use semihosting SYS_EXIT, which carries the status.
             Arch::Aarch64 => match exit {
                 GuestExit::Code(n) => i32::from(n),
-                GuestExit::Panic => 0x7f,
+                GuestExit::Panic => 0xff,
             },
             // RTAS power-off exits 0; ibm,os-term with -action panic=exit-failure exits 1.
             Arch::Ppc64 => match exit {
@@ -191,6 +194,15 @@ mod tests {
         assert_eq!(a.expected_qemu_status(GuestExit::Code(0)), 0);
         assert_eq!(a.expected_qemu_status(GuestExit::Code(1)), 3);
         assert_eq!(a.expected_qemu_status(GuestExit::Code(127)), 255);
+        assert_eq!(a.expected_qemu_status(GuestExit::Panic), 255);
+    }
+
+    #[test]
+    fn aarch64_exit_codes_follow_semihosting() {
+        let a = Arch::Aarch64;
+        assert_eq!(a.expected_qemu_status(GuestExit::Code(0)), 0);
+        assert_eq!(a.expected_qemu_status(GuestExit::Code(1)), 1);
+        assert_eq!(a.expected_qemu_status(GuestExit::Code(127)), 127);
         assert_eq!(a.expected_qemu_status(GuestExit::Panic), 255);
     }
 }

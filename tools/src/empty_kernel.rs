@@ -9,6 +9,7 @@ use crate::arch::Arch;
 pub fn image(arch: Arch) -> Result<Vec<u8>> {
     match arch {
         Arch::X86_64 => Ok(x86_64_pvh()),
+        Arch::Aarch64 => Ok(aarch64_image()),
         other => bail!("no empty kernel for {other} yet (its port provides one)"),
     }
 }
@@ -51,6 +52,36 @@ fn x86_64_pvh() -> Vec<u8> {
     f
 }
 
+/// An arm64 Image: the 64-byte header, then PSCI SYSTEM_OFF through `hvc`
+/// (or `smc` when entered at EL2, where hvc would trap to itself), which
+/// ends QEMU with status 0.
+fn aarch64_image() -> Vec<u8> {
+    let code: [u32; 9] = [
+        0xd538_4241, // mrs x1, CurrentEL
+        0xd342_fc21, // lsr x1, x1, #2
+        0x5280_0100, // movz w0, #0x0008
+        0x72b0_8000, // movk w0, #0x8400, lsl #16   (SYSTEM_OFF = 0x84000008)
+        0xf100_083f, // cmp x1, #2
+        0x5400_0040, // b.eq +8
+        0xd400_0002, // hvc #0
+        0xd400_0003, // smc #0
+        0x1400_0000, // b .
+    ];
+    let mut f = Vec::new();
+    f.extend_from_slice(&0x1400_0010u32.to_le_bytes()); // b +64 (past the header)
+    f.extend_from_slice(&0u32.to_le_bytes());
+    f.extend_from_slice(&0x20_0000u64.to_le_bytes()); // text_offset
+    f.extend_from_slice(&0x1000u64.to_le_bytes()); // image_size
+    f.extend_from_slice(&0xau64.to_le_bytes()); // flags: LE, 4 KiB pages, anywhere
+    f.extend_from_slice(&[0; 24]);
+    f.extend_from_slice(b"ARM\x64");
+    f.extend_from_slice(&0u32.to_le_bytes());
+    for word in code {
+        f.extend_from_slice(&word.to_le_bytes());
+    }
+    f
+}
+
 fn phdr(f: &mut Vec<u8>, kind: u32, flags: u32, offset: u64, addr: u64, size: u64, align: u64) {
     f.extend_from_slice(&kind.to_le_bytes());
     f.extend_from_slice(&flags.to_le_bytes());
@@ -63,6 +94,17 @@ fn phdr(f: &mut Vec<u8>, kind: u32, flags: u32, offset: u64, addr: u64, size: u6
 mod tests {
     use super::*;
     use object::Object;
+
+    #[test]
+    fn aarch64_empty_kernel_is_an_arm64_image() {
+        let img = image(Arch::Aarch64).unwrap();
+        assert_eq!(&img[0x38..0x3c], b"ARM\x64");
+        assert_eq!(
+            u32::from_le_bytes(img[0..4].try_into().unwrap()),
+            0x1400_0010
+        );
+        assert_eq!(img.len(), 64 + 9 * 4);
+    }
 
     #[test]
     fn x86_64_empty_kernel_is_a_valid_elf_with_a_pvh_note() {

@@ -70,7 +70,25 @@ pub fn configurations(arch: Arch) -> Vec<(&'static str, u32)> {
             ("q35", 1),
             ("q35", 4),
         ],
-        Arch::Aarch64 => vec![("virt", 1), ("virt", 2), ("virt", 4)],
+        // Both GICs and both CPU models with 1, 2 and 4 CPUs; entry at EL2
+        // with each GIC; one ELF boot (the DTB found at RAM base).
+        Arch::Aarch64 => vec![
+            ("virt-gicv3-max", 1),
+            ("virt-gicv3-max", 2),
+            ("virt-gicv3-max", 4),
+            ("virt-gicv3-a72", 1),
+            ("virt-gicv3-a72", 2),
+            ("virt-gicv3-a72", 4),
+            ("virt-gicv2-max", 1),
+            ("virt-gicv2-max", 2),
+            ("virt-gicv2-max", 4),
+            ("virt-gicv2-a72", 1),
+            ("virt-gicv2-a72", 2),
+            ("virt-gicv2-a72", 4),
+            ("virt-gicv3-max-el2", 2),
+            ("virt-gicv2-a72-el2", 4),
+            ("virt-gicv3-a72-elf", 2),
+        ],
         Arch::Ppc64 => vec![("pseries", 1), ("pseries", 2), ("pseries", 4)],
     }
 }
@@ -354,17 +372,23 @@ fn print_tail(log: &[String]) {
     }
 }
 
+/// Guest memory per configuration: one configuration per arch gets RAM
+/// above 4 GiB (x86_64 q35 with 4 CPUs; aarch64 virt-gicv3-max with 4,
+/// whose RAM starts at 1 GiB).
+fn suite_memory(arch: Arch, machine: &str, smp: u32) -> &'static str {
+    match (arch, machine, smp) {
+        (Arch::X86_64, "q35", 4) | (Arch::Aarch64, "virt-gicv3-max", 4) => "5G",
+        _ => "512M",
+    }
+}
+
 /// Build a VM description for the suite.
 pub fn suite_vm(arch: Arch, machine: &str, smp: u32, image: &Path) -> Vm {
     Vm {
         arch,
         machine: Some(machine.to_string()),
         smp,
-        memory: if machine == "q35" && smp == 4 {
-            "5G".into()
-        } else {
-            "512M".into()
-        },
+        memory: suite_memory(arch, machine, smp).into(),
         accel: Accel::Tcg,
         image: image.to_path_buf(),
         cmdline: String::new(),

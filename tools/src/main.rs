@@ -42,7 +42,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build the kernel image for an architecture.
+    /// Build the kernel image for an architecture (aarch64: the ELF, then the
+    /// arm64 Image made from it).
     Build(BuildArgs),
     /// Build and boot a kernel in QEMU with its console on this terminal;
     /// exits with the guest's exit status.
@@ -73,7 +74,8 @@ struct RunArgs {
     /// Architecture [default: the host's].
     #[arg(long, value_enum)]
     arch: Option<Arch>,
-    /// Machine model (x86_64: microvm, q35) [default: the fastest].
+    /// Machine model (x86_64: microvm, q35; aarch64: virt, or variants like
+    /// virt-gicv2-a72-el2) [default: the fastest].
     #[arg(long)]
     machine: Option<String>,
     /// Number of virtual CPUs.
@@ -231,6 +233,14 @@ fn dispatch(cli: Cli) -> Result<i32> {
             setup::ensure_rust_targets(&workspace, &[arch.kernel_target()])?;
             let path = cargo::build_image(&workspace, arch, a.release)?;
             println!("{}", path.display());
+            if arch == Arch::Aarch64 {
+                // The arm64 Image (what loaders other than QEMU's ELF path boot).
+                let elf = std::fs::read(&path).context("reading the built image")?;
+                let image = qemu::aarch64::image_path(&path);
+                std::fs::write(&image, qemu::aarch64::arm64_image_from_elf(&elf)?)
+                    .with_context(|| format!("writing {}", image.display()))?;
+                println!("{}", image.display());
+            }
             Ok(0)
         }
         Command::Run(a) => {

@@ -244,6 +244,15 @@ fn kick(target: CpuIndex) {
 /// End the current thread.
 pub fn exit(reason: ExitReason) -> ! {
     let me = current();
+    {
+        // Charge the time run so far before joiners can see the exit: they
+        // may read `runtime_ns` as soon as `join` returns, before this CPU
+        // reaches `schedule` below (a thread never switched out would
+        // otherwise show no runtime at all).
+        let _irq = IrqGuard::new();
+        let now = machine::monotonic_ns();
+        me.add_runtime(now - this_cpu().switched_in_at.swap(now, Ordering::Relaxed));
+    }
     me.set_exit(reason);
     let _irq = IrqGuard::new();
     me.set_state(State::Exited);

@@ -3,7 +3,7 @@
 //! Each arch has its own argument builder (`x86_64.rs`, `aarch64.rs`,
 //! `ppc64.rs`); this module holds what they share.
 
-mod aarch64;
+pub mod aarch64;
 mod ppc64;
 mod x86_64;
 
@@ -85,7 +85,10 @@ impl Vm {
             Arch::Aarch64 => aarch64::args(self, &machine)?,
             Arch::Ppc64 => ppc64::args(self, &machine)?,
         });
-        args.extend(["-kernel".into(), self.image.display().to_string()]);
+        args.extend([
+            "-kernel".into(),
+            self.kernel_file(&machine)?.display().to_string(),
+        ]);
         if let Some(initrd) = &self.initrd {
             args.extend(["-initrd".into(), initrd.display().to_string()]);
         }
@@ -103,6 +106,15 @@ impl Vm {
         let mut cmd = Command::new(self.arch.qemu_binary());
         cmd.args(&args);
         Ok(cmd)
+    }
+
+    /// The file QEMU loads: the built image, or what the arch makes of it
+    /// (aarch64 boots the arm64 Image made from the ELF).
+    fn kernel_file(&self, machine: &str) -> Result<PathBuf> {
+        match self.arch {
+            Arch::Aarch64 => aarch64::kernel_file(self, machine),
+            _ => Ok(self.image.clone()),
+        }
     }
 
     /// Options the platform needs on this host (e.g. the TSC rate under TCG).
