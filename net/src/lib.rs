@@ -1,6 +1,9 @@
 //! Keel's network stack glue: smoltcp interfaces, sockets, loopback, DHCP.
-//! Empty until the networking issue fills it; it exists so the workspace
-//! shows where it goes, and it already forbids `unsafe`.
+//! So far it holds the contract between NIC drivers and the stack.
 
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod device;
