@@ -13,6 +13,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate keel_platform_host;
 
+pub mod block;
 pub mod cpio;
 pub mod devfs;
 mod error;
