@@ -531,16 +531,16 @@ fn add_libraries(spec: &mut ImageSpec, args: &ImageArgs) -> Result<()> {
     let arch = args.arch.or_else(Arch::host).unwrap_or(Arch::X86_64);
     let mut programs = Vec::new();
     for e in &spec.entries {
-        if let Source::File(host) = &e.source {
-            if elf_machine(host).is_some() {
-                let data = std::fs::read(host)
-                    .with_context(|| format!("cannot read {}", host.display()))?;
-                if let Ok(Some(d)) = libs::inspect(&data)
-                    && d.machine == arch.elf_machine()
-                    && (args.libs || d.interpreter.is_some())
-                {
-                    programs.push((host.clone(), e.guest.clone()));
-                }
+        if let Source::File(host) = &e.source
+            && elf_machine(host).is_some()
+        {
+            let data =
+                std::fs::read(host).with_context(|| format!("cannot read {}", host.display()))?;
+            if let Ok(Some(d)) = libs::inspect(&data)
+                && d.machine == arch.elf_machine()
+                && (args.libs || d.interpreter.is_some())
+            {
+                programs.push((host.clone(), e.guest.clone()));
             }
         }
     }
@@ -652,7 +652,10 @@ mod tests {
 
     #[test]
     fn a_sysroot_without_dynamic_programs_is_an_error() {
-        let mut a = args(&[concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml:/Cargo.toml")]);
+        let mut a = args(&[concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/Cargo.toml:/Cargo.toml"
+        )]);
         a.sysroot = Some(PathBuf::from("/"));
         let e = spec_from_args(&a).unwrap_err().to_string();
         assert!(e.contains("--sysroot"), "{e}");

@@ -144,8 +144,9 @@ impl ZfsInode {
             let len = (size - index * PAGE).min(PAGE) as usize;
             let mut buf = vec![0u8; len];
             page.frame.read(0, &mut buf);
-            self.fs
-                .change("write back", |b| b.writer()?.write(self.object, index * PAGE, &buf))?;
+            self.fs.change("write back", |b| {
+                b.writer()?.write(self.object, index * PAGE, &buf)
+            })?;
             page.clean_hash = hash;
         }
         Ok(())
@@ -292,7 +293,12 @@ impl Inode for ZfsInode {
             });
         }
         let object = self.fs.change("symlink", |b| {
-            b.create(self.object, name, NewKind::Symlink(target.as_bytes()), 0o777)
+            b.create(
+                self.object,
+                name,
+                NewKind::Symlink(target.as_bytes()),
+                0o777,
+            )
         })?;
         Ok(self.fs.inode(object))
     }
@@ -303,8 +309,9 @@ impl Inode for ZfsInode {
         if target.kind()? == FileType::Directory {
             return Err(FsError::NotPermitted);
         }
-        self.fs
-            .change("link", |b| b.writer()?.link(self.object, name, target.object))
+        self.fs.change("link", |b| {
+            b.writer()?.link(self.object, name, target.object)
+        })
     }
 
     fn unlink(&self, name: &str) -> FsResult<()> {
@@ -323,8 +330,7 @@ impl Inode for ZfsInode {
         let (name, new_name) = (check_name(name)?, check_name(new_name)?);
         let to = self.same_fs(new_dir)?;
         self.fs.change("rename", |b| {
-            b.writer()?
-                .rename(self.object, name, to.object, new_name)
+            b.writer()?.rename(self.object, name, to.object, new_name)
         })
     }
 

@@ -108,8 +108,12 @@ impl ZfsFs {
     }
 
     fn write_back_mapped_pages(&self) -> FsResult<()> {
-        let live: Vec<Arc<ZfsInode>> =
-            self.inodes.lock().values().filter_map(Weak::upgrade).collect();
+        let live: Vec<Arc<ZfsInode>> = self
+            .inodes
+            .lock()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
         for inode in live {
             inode.write_back_mapped()?;
         }
@@ -122,7 +126,10 @@ impl ZfsFs {
         if let Some(i) = map.get(&object).and_then(Weak::upgrade) {
             return i;
         }
-        let fs = self.me.upgrade().expect("a live filesystem makes its inodes");
+        let fs = self
+            .me
+            .upgrade()
+            .expect("a live filesystem makes its inodes");
         let i = Arc::new(ZfsInode::new(fs, object));
         map.insert(object, Arc::downgrade(&i));
         if map.len().is_multiple_of(1024) {
@@ -132,7 +139,11 @@ impl ZfsFs {
     }
 
     /// Run a change on the writable backend, marking the pool dirty.
-    fn change<T>(&self, what: &str, f: impl FnOnce(&mut Backend) -> Result<T, Error>) -> FsResult<T> {
+    fn change<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Backend) -> Result<T, Error>,
+    ) -> FsResult<T> {
         if self.read_only {
             return Err(FsError::ReadOnly);
         }
@@ -144,7 +155,11 @@ impl ZfsFs {
     }
 
     /// Run a query on the backend.
-    fn query<T>(&self, what: &str, f: impl FnOnce(&mut Backend) -> Result<T, Error>) -> FsResult<T> {
+    fn query<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Backend) -> Result<T, Error>,
+    ) -> FsResult<T> {
         let mut b = self.backend.lock();
         f(&mut b).map_err(|e| error(&self.pool, what, e))
     }

@@ -113,11 +113,19 @@ fn rename_link_unlink_symlink_and_errors() {
     assert_eq!(root.lookup("f").err(), Some(FsError::NotFound));
     assert_eq!(root.rmdir("sub").err(), Some(FsError::NotEmpty));
     root.symlink("link", "/sub/moved").unwrap();
-    assert_eq!(root.lookup("link").unwrap().readlink().unwrap(), "/sub/moved");
+    assert_eq!(
+        root.lookup("link").unwrap().readlink().unwrap(),
+        "/sub/moved"
+    );
     root.unlink("g").unwrap();
     let long = "x".repeat(256);
     assert_eq!(root.lookup(&long).err(), Some(FsError::NameTooLong));
-    let mut names: Vec<_> = root.entries().unwrap().into_iter().map(|e| e.name).collect();
+    let mut names: Vec<_> = root
+        .entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     names.sort();
     assert_eq!(names, ["link", "sub"]);
     fs.sync().unwrap();
