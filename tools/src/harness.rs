@@ -70,7 +70,17 @@ pub fn configurations(arch: Arch) -> Vec<(&'static str, u32)> {
             ("q35", 4),
         ],
         Arch::Aarch64 => vec![("virt", 1), ("virt", 2), ("virt", 4)],
-        Arch::Ppc64 => vec![("pseries", 1), ("pseries", 2), ("pseries", 4)],
+        // VOF (fast) on both CPU generations at every CPU count, and one
+        // boot through SLOF, the firmware a default QEMU/KVM guest gets.
+        Arch::Ppc64 => vec![
+            ("pseries-vof-power9", 1),
+            ("pseries-vof-power9", 2),
+            ("pseries-vof-power9", 4),
+            ("pseries-vof-power10", 1),
+            ("pseries-vof-power10", 2),
+            ("pseries-vof-power10", 4),
+            ("pseries-slof-power9", 2),
+        ],
     }
 }
 

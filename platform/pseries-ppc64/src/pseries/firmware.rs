@@ -59,6 +59,8 @@ pub struct Facts {
     pub timebase_hz: u64,
     /// The console's vty unit address.
     pub vty: u32,
+    /// The console's interrupt source, if the tree names one.
+    pub vty_irq: Option<u32>,
     /// The command line.
     pub cmdline: [u8; CMDLINE_MAX],
     /// Its length.
@@ -89,6 +91,7 @@ impl Facts {
             boot_server: 0,
             timebase_hz: 0,
             vty: DEFAULT_VTY,
+            vty_irq: None,
             cmdline: [0; CMDLINE_MAX],
             cmdline_len: 0,
             initrd: None,
@@ -388,6 +391,8 @@ fn read_console_and_chosen(of: &Of, f: &mut Facts, initrd: (u64, u64)) {
                 && (found.is_none() || stdout_node == Some(node))
             {
                 found = Some(unit);
+                let mut irq = [0u8; 16];
+                f.vty_irq = prop(of, node, c"interrupts", &mut irq).and_then(|i| dt::cell(i, 0));
             }
         }
     }

@@ -1,12 +1,20 @@
 //! In-kernel tests of this platform's glue and of the ppc64 paths core
-//! does not exercise by itself (the system-call entry).
+//! does not exercise by itself: the system-call entry, vector state
+//! across preemption, interrupt routing through RTAS.
 
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use keel_arch_ppc64 as arch;
 use keel_core::ktest::TestResult;
-use keel_core::{check, ktest, time};
+use keel_core::sched::{self, ExitReason, Options};
+use keel_core::{check, check_eq, ktest, time};
+use keel_hal::IrqLine;
 
 #[ktest]
 fn wall_clock_comes_from_rtas() -> TestResult {
-    let rtas = crate::pseries::power::wall_clock();
+    let rtas = super::power::wall_clock();
     check!(rtas.is_some(), "RTAS get-time-of-day gave no valid time");
     let kernel = time::realtime_ns() / 1_000_000_000;
     let (secs, _) = rtas.unwrap_or((0, 0));
@@ -15,5 +23,133 @@ fn wall_clock_comes_from_rtas() -> TestResult {
         diff <= 2,
         "kernel wall clock {kernel} differs from RTAS {secs} by {diff} s"
     );
+    Ok(())
+}
+
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads r1 only.
+    unsafe { core::arch::asm!("mr {0}, 1", out(reg) sp, options(nomem, nostack)) };
+    sp
+}
+
+#[ktest]
+fn sc_lands_on_the_kernel_stack_and_spares_the_red_zone() -> TestResult {
+    // An "app" stack on the heap, as an app's would be.
+    let mut app_stack: Vec<u64> = alloc::vec![0; 1024];
+    let top = (app_stack.as_mut_ptr() as usize + 8192) & !15;
+    let before = arch::SYSCALLS.load(Ordering::Relaxed);
+    // SAFETY: `top` is the aligned top of 8 KiB this test owns.
+    let (sum, handler_sp, failed, intact) =
+        unsafe { arch::syscall_from_stack(top, arch::SYSCALL_PROBE, 40, 2) };
+    check_eq!(sum, 42);
+    check!(!failed, "CR0[SO] set on a successful system call");
+    check!(
+        intact,
+        "the 288-byte red zone below the app's r1 was overwritten"
+    );
+    let app = app_stack.as_ptr() as usize..top;
+    check!(
+        !app.contains(&(handler_sp as usize)),
+        "the handler ran on the app's stack ({handler_sp:#x})"
+    );
+    let here = stack_pointer();
+    check!(
+        (handler_sp as usize).abs_diff(here) < 64 * 1024,
+        "the handler's stack {handler_sp:#x} is not this thread's kernel stack (r1 {here:#x})"
+    );
+    // SAFETY: as above.
+    let (errno, _, failed, _) = unsafe { arch::syscall_from_stack(top, 9999, 0, 0) };
+    check!(
+        failed && errno == 38,
+        "an unknown system call gave {errno} (SO {failed}), not ENOSYS"
+    );
+    check_eq!(arch::SYSCALLS.load(Ordering::Relaxed) - before, 2);
+    Ok(())
+}
+
+/// Hold `pattern` in a volatile vector register (VSR34 = VR2) and a
+/// volatile FPR (VSR5) while spinning until `stop`; report what they hold.
+fn hold_vector_registers(pattern: u64, stop: &AtomicBool) -> (u64, u64, u64) {
+    let (mut hi, mut lo, mut f) = (0u64, 0u64, 0u64);
+    let flag = stop.as_ptr();
+    // SAFETY: uses only the registers named as clobbers; reads `stop`
+    // through its pointer (a relaxed-equivalent byte load).
+    unsafe {
+        core::arch::asm!(
+            "mtvsrdd 34, {p}, {q}",
+            "mtfprd 5, {q}",
+            "1:",
+            "lbz {t}, 0({flag})",
+            "cmpdi {t}, 0",
+            "beq 1b",
+            "mfvsrd {hi}, 34",
+            "mfvsrld {lo}, 34",
+            "mffprd {f}, 5",
+            p = in(reg) pattern,
+            q = in(reg) !pattern,
+            flag = in(reg_nonzero) flag,
+            t = out(reg) _,
+            hi = out(reg) hi,
+            lo = out(reg) lo,
+            f = out(reg) f,
+            out("v2") _,
+            out("f5") _,
+        )
+    };
+    (hi, lo, f)
+}
+
+#[ktest]
+fn vector_registers_survive_preemption() -> TestResult {
+    let cpu = sched::online_count() - 1;
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = [0x0123_4567_89ab_cdefu64, 0xfedc_ba98_7654_3210]
+        .into_iter()
+        .map(|pattern| {
+            let stop = stop.clone();
+            let result = Arc::new(keel_core::sync::SpinLock::new((0, 0, 0)));
+            let out = result.clone();
+            let h = sched::spawn_with(
+                Options {
+                    name: "vsx".into(),
+                    pin: Some(cpu),
+                    killable: true,
+                },
+                move || *out.lock() = hold_vector_registers(pattern, &stop),
+            );
+            (pattern, h, result)
+        })
+        .collect();
+    // Several 4 ms slices: each worker is preempted with its pattern live.
+    time::sleep_ms(60);
+    stop.store(true, Ordering::Relaxed);
+    for (pattern, h, result) in workers {
+        let switches = h.thread().switches();
+        check_eq!(h.join(), ExitReason::Returned);
+        check!(
+            switches >= 2,
+            "the worker was never preempted ({switches} switches)"
+        );
+        let got = *result.lock();
+        check_eq!(got, (pattern, !pattern, !pattern));
+    }
+    Ok(())
+}
+
+#[ktest]
+fn xics_routes_a_real_source_and_refuses_a_missing_one() -> TestResult {
+    let Some(line) = super::firmware::facts().vty_irq else {
+        keel_core::skip!("the vty has no interrupt in the device tree");
+    };
+    let r = keel_core::irq::register(IrqLine(line), 0, || {});
+    keel_core::irq::unregister(IrqLine(line));
+    check!(
+        r.is_ok(),
+        "RTAS would not route the console's source {line:#x}: {r:?}"
+    );
+    let bogus = keel_core::irq::register(IrqLine(0x00ff_fff0), 0, || {});
+    keel_core::irq::unregister(IrqLine(0x00ff_fff0));
+    check!(bogus.is_err(), "RTAS routed a source that does not exist");
     Ok(())
 }
