@@ -351,6 +351,13 @@ pub fn describe(out: &mut dyn fmt::Write) -> fmt::Result {
     )
 }
 
+/// The kernel stack traps on this CPU land on, `[bottom, top)` (what
+/// core last passed to `set_kernel_stack`).
+pub fn kernel_stack() -> (usize, usize) {
+    let me = percpu::this();
+    (me.kstack_bottom, me.kstack_top)
+}
+
 /// Make a system call with `sc` from a stack of the caller's choosing (as
 /// an app would), leaving `canary` in the 288-byte red zone below it:
 /// returns (r3, r4, CR0[SO], whether the red zone survived). For tests of

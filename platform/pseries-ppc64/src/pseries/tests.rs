@@ -26,40 +26,42 @@ fn wall_clock_comes_from_rtas() -> TestResult {
     Ok(())
 }
 
-fn stack_pointer() -> usize {
-    let sp: usize;
-    // SAFETY: reads r1 only.
-    unsafe { core::arch::asm!("mr {0}, 1", out(reg) sp, options(nomem, nostack)) };
-    sp
-}
-
 #[ktest]
 fn sc_lands_on_the_kernel_stack_and_spares_the_red_zone() -> TestResult {
-    // An "app" stack on the heap, as an app's would be.
-    let mut app_stack: Vec<u64> = alloc::vec![0; 1024];
-    let top = (app_stack.as_mut_ptr() as usize + 8192) & !15;
+    // An app's stack, and the kernel stack its thread would own: while an
+    // app runs, its thread's kernel stack is empty. (This test thread is
+    // on its own kernel stack, so it lends the CPU a fresh one.) One
+    // allocation, the app's stack above the kernel stack and clear of the
+    // guard page below it, as the address space would lay them out.
+    let memory: Vec<u64> = alloc::vec![0; 4096];
+    let k_bottom = (memory.as_ptr() as usize + 15) & !15;
+    let k_top = k_bottom + 16 * 1024;
+    let app_top = k_top + 12 * 1024;
     let before = arch::SYSCALLS.load(Ordering::Relaxed);
-    // SAFETY: `top` is the aligned top of 8 KiB this test owns.
-    let (sum, handler_sp, failed, intact) =
-        unsafe { arch::syscall_from_stack(top, arch::SYSCALL_PROBE, 40, 2) };
+    let (ok, unknown) = {
+        // No switch may reset the CPU's kernel stack meanwhile.
+        let _irq = keel_core::sync::IrqGuard::new();
+        let own = arch::kernel_stack();
+        keel_hal::machine::set_kernel_stack(k_bottom, k_top);
+        // SAFETY: `app_top` is the aligned top of 8 KiB this test owns.
+        let ok = unsafe { arch::syscall_from_stack(app_top, arch::SYSCALL_PROBE, 40, 2) };
+        // SAFETY: as above.
+        let unknown = unsafe { arch::syscall_from_stack(app_top, 9999, 0, 0) };
+        keel_hal::machine::set_kernel_stack(own.0, own.1);
+        (ok, unknown)
+    };
+    let (sum, handler_sp, failed, intact) = ok;
     check_eq!(sum, 42);
     check!(!failed, "CR0[SO] set on a successful system call");
     check!(
         intact,
         "the 288-byte red zone below the app's r1 was overwritten"
     );
-    let app = app_stack.as_ptr() as usize..top;
     check!(
-        !app.contains(&(handler_sp as usize)),
-        "the handler ran on the app's stack ({handler_sp:#x})"
+        (k_bottom..k_top).contains(&(handler_sp as usize)),
+        "the handler ran on {handler_sp:#x}, not the thread's kernel stack {k_bottom:#x}..{k_top:#x}"
     );
-    let here = stack_pointer();
-    check!(
-        (handler_sp as usize).abs_diff(here) < 64 * 1024,
-        "the handler's stack {handler_sp:#x} is not this thread's kernel stack (r1 {here:#x})"
-    );
-    // SAFETY: as above.
-    let (errno, _, failed, _) = unsafe { arch::syscall_from_stack(top, 9999, 0, 0) };
+    let (errno, _, failed, _) = unknown;
     check!(
         failed && errno == 38,
         "an unknown system call gave {errno} (SO {failed}), not ENOSYS"
