@@ -155,3 +155,47 @@ fn xics_routes_a_real_source_and_refuses_a_missing_one() -> TestResult {
     check!(bogus.is_err(), "RTAS routed a source that does not exist");
     Ok(())
 }
+
+fn fault_of(
+    name: &'static str,
+    body: fn(),
+) -> Result<alloc::string::String, keel_core::ktest::TestFailure> {
+    let t = sched::spawn_with(
+        Options {
+            name: name.into(),
+            pin: None,
+            killable: true,
+        },
+        body,
+    );
+    match t.join() {
+        ExitReason::Faulted(why) => Ok(why),
+        ExitReason::Returned => Err(keel_core::ktest::TestFailure::Failed(alloc::format!(
+            "{name} did not fault"
+        ))),
+    }
+}
+
+#[ktest]
+fn program_checks_and_wild_jumps_are_reported() -> TestResult {
+    let why = fault_of("illegal", || {
+        // SAFETY: deliberately executes a word that is no instruction.
+        unsafe { core::arch::asm!(".long 0") };
+    })?;
+    check!(why.contains("illegal instruction"), "reported as: {why}");
+    let why = fault_of("trap", || {
+        // SAFETY: deliberately executes an unconditional trap.
+        unsafe { core::arch::asm!("trap") };
+    })?;
+    check!(why.contains("breakpoint"), "reported as: {why}");
+    let why = fault_of("jump", || {
+        // SAFETY: deliberately calls an address nothing is mapped at.
+        let f: extern "C" fn() = unsafe { core::mem::transmute(0xc008_4000_0000_0000usize) };
+        f();
+    })?;
+    check!(
+        why.contains("execute at 0xc008400000000000"),
+        "reported as: {why}"
+    );
+    Ok(())
+}
