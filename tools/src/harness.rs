@@ -346,7 +346,8 @@ pub fn suite_vm(arch: Arch, machine: &str, smp: u32, image: &Path) -> Vm {
         arch,
         machine: Some(machine.to_string()),
         smp,
-        memory: if machine == "q35" && smp == 4 {
+        // One configuration per arch with RAM above 4 GiB.
+        memory: if (machine == "q35" || machine == "pseries-vof-power10") && smp == 4 {
             "5G".into()
         } else {
             "512M".into()

@@ -114,7 +114,9 @@ impl Cpu for Ppc64 {
             start
         };
         // Every frame starts with the back chain; a function's return
-        // address is in its caller's frame, 16 bytes up.
+        // address is in its caller's frame, 16 bytes up. A leaf function
+        // may have a frame but never saves its return address there (it
+        // stays in LR, which fault reports print): skip the empty slot.
         for _ in 0..64 {
             if sp == 0 || sp % 16 != 0 || !paging::is_mapped(sp) {
                 return;
@@ -126,7 +128,7 @@ impl Cpu for Ppc64 {
             }
             // SAFETY: checked to be mapped just above.
             let ret = unsafe { *((next + 16) as *const usize) };
-            if ret == 0 || !visit(ret) {
+            if ret != 0 && !visit(ret) {
                 return;
             }
             sp = next;

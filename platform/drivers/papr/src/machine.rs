@@ -54,18 +54,21 @@ static mut BLOCKS: Blocks = Blocks([[0; BLOCK_CELLS]; MAX_CPUS]);
 /// the status) and fails if the status is negative.
 pub fn rtas_call(service: Service, args: &[u32], rets: &mut [u32]) -> Result<(), RtasError> {
     let token = rtas::token(service).ok_or(RtasError::Missing(service))?;
+    // Masked from first to last use of the block: the thread stays on
+    // this CPU and no interrupt handler on it makes a call meanwhile.
+    let were = machine::disable_interrupts();
     let cpu = machine::current_cpu().min(MAX_CPUS - 1);
     let blocks = &raw mut BLOCKS;
-    // SAFETY: each CPU uses only its own block, and a CPU makes one RTAS
-    // call at a time (interrupts are masked around the call below).
+    // SAFETY: each CPU uses only its own block, one call at a time
+    // (interrupts are masked until the block is read back).
     let block = unsafe { &mut (*blocks).0[cpu] };
-    rtas::encode(block, token, args, rets.len())?;
-    let phys = block.as_ptr() as u64 - machine::phys_map_base() as u64;
-    let were = machine::disable_interrupts();
-    let (status, _) = hcall(KVMPPC_H_RTAS, [phys, 0, 0, 0, 0, 0, 0]);
+    let result = rtas::encode(block, token, args, rets.len()).and_then(|()| {
+        let phys = block.as_ptr() as u64 - machine::phys_map_base() as u64;
+        match hcall(KVMPPC_H_RTAS, [phys, 0, 0, 0, 0, 0, 0]) {
+            (H_SUCCESS, _) => rtas::decode(block, args.len(), rets),
+            (status, _) => Err(RtasError::Hcall(status)),
+        }
+    });
     machine::restore_interrupts(were);
-    if status != H_SUCCESS {
-        return Err(RtasError::Hcall(status));
-    }
-    rtas::decode(block, args.len(), rets)
+    result
 }
