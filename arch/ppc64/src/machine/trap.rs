@@ -64,7 +64,7 @@ pub const SYSCALL_PROBE: u64 = 0x4b45_454c;
 const ENOSYS: u64 = 38;
 const CR0_SO: u64 = 1 << 28;
 
-/// Traps seen since boot, per vector family (for tests and reports).
+/// System calls handled since boot (for tests).
 pub static SYSCALLS: AtomicUsize = AtomicUsize::new(0);
 
 fn vector_name(vector: u64) -> &'static str {
