@@ -139,7 +139,18 @@ extern "C" fn keel_ppc64_trap(frame: &mut TrapFrame) {
         0xc00 => syscall(frame),
         0xf00 => {} // performance monitor: Keel never enables counters
         0x100 => {
-            // A system reset is a request to stop (like an NMI on x86).
+            // A system reset (QEMU's `nmi`, or another CPU's request) is a
+            // request to stop, as an NMI is on x86: say where, then halt.
+            let mut line = Line([0; 96], 0);
+            let _ = fmt::write(
+                &mut line,
+                format_args!(
+                    "keel: system reset on cpu {} at pc {:#x}; stopping this CPU\n",
+                    crate::machine::percpu::cpu_index(),
+                    frame.nip
+                ),
+            );
+            keel_hal::machine::console_write(&line.0[..line.1]);
             keel_hal::machine::halt_forever();
         }
         _ => exception(frame),
@@ -227,4 +238,16 @@ fn exception(frame: &mut TrapFrame) {
         registers: &regs,
     };
     let FaultResolution::Retry = kernel::fault(&fault);
+}
+
+/// A line formatted without the heap (a system reset may interrupt it).
+struct Line([u8; 96], usize);
+
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let n = s.len().min(self.0.len() - self.1);
+        self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.1 += n;
+        Ok(())
+    }
 }
