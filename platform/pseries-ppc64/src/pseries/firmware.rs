@@ -202,7 +202,9 @@ pub fn gather(of: &Of, initrd: (u64, u64)) -> Result<(), &'static str> {
     f.slof = of.finddevice(c"/openprom").is_some();
 
     for node in children(of, root) {
-        if is(of, node, c"device_type", "memory") {
+        let mut kind = [0u8; 32];
+        let kind = prop(of, node, c"device_type", &mut kind).and_then(dt::string);
+        if kind == Some("memory") {
             let mut reg = [0u8; 512];
             let Some(bytes) = prop(of, node, c"reg", &mut reg) else {
                 f.warn("a memory node has no reg property; ignored");
@@ -221,7 +223,7 @@ pub fn gather(of: &Of, initrd: (u64, u64)) -> Result<(), &'static str> {
                 }
                 Err(_) => f.warn("a memory node's reg property is malformed; ignored"),
             }
-        } else if is(of, node, c"device_type", "pci") {
+        } else if kind == Some("pci") {
             let mut reg = [0u8; 64];
             match prop(of, node, c"reg", &mut reg).and_then(|r| dt::number(r, 0, 2)) {
                 Some(buid) if f.phb_count < MAX_PHBS => {
