@@ -71,7 +71,17 @@ pub fn configurations(arch: Arch) -> Vec<(&'static str, u32)> {
             ("q35", 4),
         ],
         Arch::Aarch64 => vec![("virt", 1), ("virt", 2), ("virt", 4)],
-        Arch::Ppc64 => vec![("pseries", 1), ("pseries", 2), ("pseries", 4)],
+        // VOF (fast) on both CPU generations at every CPU count, and one
+        // boot through SLOF, the firmware a default QEMU/KVM guest gets.
+        Arch::Ppc64 => vec![
+            ("pseries-vof-power9", 1),
+            ("pseries-vof-power9", 2),
+            ("pseries-vof-power9", 4),
+            ("pseries-vof-power10", 1),
+            ("pseries-vof-power10", 2),
+            ("pseries-vof-power10", 4),
+            ("pseries-slof-power9", 2),
+        ],
     }
 }
 
@@ -360,7 +370,8 @@ pub fn suite_vm(arch: Arch, machine: &str, smp: u32, image: &Path) -> Vm {
         arch,
         machine: Some(machine.to_string()),
         smp,
-        memory: if machine == "q35" && smp == 4 {
+        // One configuration per arch with RAM above 4 GiB.
+        memory: if (machine == "q35" || machine == "pseries-vof-power10") && smp == 4 {
             "5G".into()
         } else {
             "512M".into()

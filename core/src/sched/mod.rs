@@ -244,6 +244,13 @@ fn kick(target: CpuIndex) {
 /// End the current thread.
 pub fn exit(reason: ExitReason) -> ! {
     let me = current();
+    {
+        // Count the running slice before waking joiners: they may read
+        // `runtime_ns` at once, while this CPU has yet to switch away.
+        let _irq = IrqGuard::new();
+        let now = machine::monotonic_ns();
+        me.add_runtime(now - this_cpu().switched_in_at.swap(now, Ordering::Relaxed));
+    }
     me.set_exit(reason);
     let _irq = IrqGuard::new();
     me.set_state(State::Exited);
