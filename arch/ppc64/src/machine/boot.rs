@@ -178,6 +178,10 @@ global_asm!(
     // SPRG0 points at the boot CPU's per-CPU block from the start.
     load_address!("10", "KEEL_PPC64_BOOT_PERCPU"),
     "mtspr 272, 10",
+    // SPRG2 names the running thread once core sets it (firmware may
+    // have left anything there).
+    "li 10, 0",
+    "mtspr 274, 10",
     "bl keel_ppc64_start",
     "nop",
     "trap",

@@ -3,6 +3,7 @@
 // The memory functions the target leaves out (linked for their symbols).
 extern crate keel_ppc64_builtins as _;
 
+mod app;
 mod boot;
 mod context;
 mod cpu;
@@ -25,8 +26,8 @@ use keel_driver_papr::{hcall, rtas_call};
 use keel_hal::interrupt::IrqError;
 use keel_hal::smp::SmpError;
 use keel_hal::{
-    Arch, Clock, Context, Cpu, CpuIndex, Interrupts, Ipi, IrqLine, Paging, PhysAddr, Smp,
-    SwitchFrame, VirtAddr,
+    App, AppFrame, Arch, Clock, Context, Cpu, CpuIndex, Interrupts, Ipi, IrqLine, Paging, PhysAddr,
+    Smp, SwitchFrame, VirtAddr,
 };
 
 use crate::layout;
@@ -103,6 +104,27 @@ impl Cpu for Ppc64 {
     }
     fn features(out: &mut dyn fmt::Write) -> fmt::Result {
         cpu::write_features(out)
+    }
+    fn hardware_random() -> Option<u64> {
+        cpu::darn()
+    }
+    fn elf_hwcaps() -> (u64, u64) {
+        cpu::hwcaps()
+    }
+    #[inline]
+    fn running_thread_word() -> Option<usize> {
+        // SPRG2 holds it (zeroed at each CPU's entry): one `mfspr`, so a
+        // preemption cannot separate the read from the CPU it names.
+        let v: usize;
+        // SAFETY: reads SPRG2, which only this pair of functions uses.
+        unsafe { asm!("mfspr {0}, 274", out(reg) v, options(nomem, nostack, preserves_flags)) };
+        Some(v)
+    }
+    #[inline]
+    fn set_running_thread_word(word: usize) {
+        // SAFETY: writes SPRG2 (see above); not `nomem`: the scheduler's
+        // stores before it must not move past the switch it announces.
+        unsafe { asm!("mtspr 274, {0}", in(reg) word, options(nostack, preserves_flags)) };
     }
     fn walk_stack(start: usize, visit: &mut dyn FnMut(usize) -> bool) {
         let mut sp = if start == 0 {
@@ -230,6 +252,40 @@ impl Smp for Ppc64 {
     ) -> Result<(), SmpError> {
         // SAFETY: forwarded contract.
         unsafe { smp::start_cpu(index, hw_id, stack_bottom, stack_top, entry) }
+    }
+}
+
+impl App for Ppc64 {
+    unsafe fn resume_app(frame: &AppFrame) -> ! {
+        // SAFETY: forwarded contract.
+        unsafe { app::resume_app(frame) }
+    }
+    fn set_app_thread_pointer(_value: u64) {
+        // r13, part of the app's frame: nothing to do.
+    }
+    fn app_thread_pointer() -> u64 {
+        app::thread_pointer()
+    }
+    unsafe fn copy_from_app(dst: *mut u8, src: usize, len: usize) -> bool {
+        // SAFETY: the caller guarantees `dst`; app-side faults are fixed up.
+        unsafe { app::app_copy(dst, src as *const u8, len) }
+    }
+    unsafe fn copy_to_app(dst: usize, src: *const u8, len: usize) -> bool {
+        // SAFETY: the caller guarantees `src`; app-side faults are fixed up.
+        unsafe { app::app_copy(dst as *mut u8, src, len) }
+    }
+    unsafe fn app_cmpxchg_u32(addr: usize, expected: u32, new: u32) -> Option<u32> {
+        // SAFETY: forwarded contract.
+        unsafe { app::app_cmpxchg(addr, expected, new) }
+    }
+    fn fp_signal_layout() -> Layout {
+        app::fp_signal_layout()
+    }
+    fn save_fp_to_app(dst: usize) -> bool {
+        app::save_fp_to_app(dst)
+    }
+    fn restore_fp_from_app(src: usize) -> bool {
+        app::restore_fp_from_app(src)
     }
 }
 
@@ -384,7 +440,8 @@ pub unsafe fn syscall_from_stack(
     r3 = a;
     r4 = b;
     // SAFETY: switches r1 to the caller's stack for the `sc` only and
-    // back; the handler preserves every register but r3, r4 and CR.
+    // back; the handler preserves every register but r3, r4, CR0 and the
+    // r11/r12 the vector works in (all volatile across `sc`).
     unsafe {
         asm!(
             "mr {saved}, 1",
@@ -398,6 +455,9 @@ pub unsafe fn syscall_from_stack(
             inout("r3") r3,
             inout("r4") r4,
             in("r0") number,
+            out("r11") _,
+            out("r12") _,
+            out("cr0") _,
         )
     };
     let intact = (0..layout::RED_ZONE).step_by(8).all(|off| {

@@ -54,6 +54,8 @@ global_asm!(
     "ld 2, {toc}(3)",
     "ld 10, {percpu}(3)",
     "mtspr 272, 10",
+    "li 10, 0",
+    "mtspr 274, 10",
     "li 10, {pid}",
     "mtspr 48, 10",
     "isync",

@@ -1,20 +1,27 @@
-//! Trap dispatch: exceptions become fault reports for core, the
-//! decrementer and XICS interrupts go to the timer, IPI and device
-//! upcalls, `sc` goes to the system-call handler; then core's preemption
-//! point if the interrupted code had interrupts on.
+//! Trap dispatch: exceptions become fault reports for core (with the
+//! app's registers when app code faulted, and a way out for the app-copy
+//! routines), the decrementer and XICS interrupts go to the timer, IPI and
+//! device upcalls; then core's preemption point if the interrupted code
+//! had interrupts on. System calls from app code take their own entry
+//! (`trap_entry.rs`) to `keel_ppc64_syscall`; `sc` from kernel code (only
+//! tests do that) arrives here.
 
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use keel_hal::machine::kernel;
-use keel_hal::{Fault, FaultKind, FaultResolution, VirtAddr};
+use keel_hal::{AppFrame, Fault, FaultKind, FaultResolution, VirtAddr};
 
+use crate::layout::APP_RANGE;
+use crate::machine::app;
 use crate::machine::boot::MSR_EE;
 use crate::machine::{time, xics};
 
-/// Registers saved by the trap entry, lowest address first. The first
-/// 32 bytes are the ABI's frame header, so the handler's frame chains to
-/// it and backtraces walk through traps.
+/// Registers saved by the trap entry and the system-call entry, lowest
+/// address first. The first 32 bytes are the ABI's frame header, so the
+/// handler's frame chains to it and backtraces walk through traps. The
+/// general registers are an `AppFrame`, so a trap or system call from app
+/// code hands core the app's registers in place, without a copy.
 #[repr(C)]
 pub struct TrapFrame {
     /// Back chain: the interrupted r1.
@@ -25,21 +32,11 @@ pub struct TrapFrame {
     pub lr_save: u64,
     /// ABI header: TOC save slot.
     pub toc_save: u64,
-    /// r0..r31 as interrupted.
-    pub gpr: [u64; 32],
-    /// SRR0: where execution resumes (the faulting instruction, or the one
-    /// after `sc`).
-    pub nip: u64,
-    /// SRR1: the interrupted MSR (plus cause bits for some interrupts).
-    pub msr: u64,
-    /// Link register.
-    pub lr: u64,
-    /// Count register.
-    pub ctr: u64,
-    /// Fixed-point exception register.
-    pub xer: u64,
-    /// Condition register.
-    pub cr: u64,
+    /// r0..r31 as interrupted; `pc` = SRR0 (the faulting instruction, or
+    /// the one after `sc`), `sp` = r1 (what the return path loads),
+    /// `flags` = SRR1 (the interrupted MSR, plus cause bits for some
+    /// interrupts), `extra` = LR, CTR, XER, CR.
+    pub regs: AppFrame,
     /// Data address register (DSI, alignment).
     pub dar: u64,
     /// Data storage interrupt status register.
@@ -48,14 +45,23 @@ pub struct TrapFrame {
     pub vector: u64,
     /// FPSCR (as FPR bits).
     pub fpscr: u64,
-    /// VRSAVE.
-    pub vrsave: u64,
     _pad: u64,
     /// VSCR (in a vector register image).
     pub vscr: [u64; 2],
-    /// VSR0..VSR63 (FPRs are the high halves of VSR0..31, VRs are VSR32..63).
+    /// VSR0..VSR63 as `stxv` stores them little-endian: element 1 is
+    /// doubleword 0 (the FPR of VSR0..31), element 0 doubleword 1. VRs
+    /// are VSR32..63.
     pub vsr: [[u64; 2]; 64],
 }
+
+/// `AppFrame::extra` slots.
+pub const LR: usize = 0;
+/// See [`LR`].
+pub const CTR: usize = 1;
+/// See [`LR`].
+pub const XER: usize = 2;
+/// See [`LR`].
+pub const CR: usize = 3;
 
 /// The system-call number `sc` test code uses: returns r3 + r4 and the
 /// stack pointer the handler ran on (r4), so a test can check the switch
@@ -91,26 +97,44 @@ fn vector_name(vector: u64) -> &'static str {
     }
 }
 
-/// The register dump printed in fault reports.
-struct Registers<'a>(&'a TrapFrame);
+/// A copy of what a fault report prints (the frame itself may change
+/// before the report is printed: core rewrites an app's registers to
+/// deliver a signal).
+struct Registers {
+    regs: AppFrame,
+    vector: u64,
+    dar: u64,
+    dsisr: u64,
+}
 
-impl fmt::Display for Registers<'_> {
+impl Registers {
+    fn of(t: &TrapFrame) -> Self {
+        Self {
+            regs: t.regs,
+            vector: t.vector,
+            dar: t.dar,
+            dsisr: t.dsisr,
+        }
+    }
+}
+
+impl fmt::Display for Registers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.0;
+        let t = &self.regs;
         writeln!(
             f,
             "  vector {:#x} ({}), DAR {:#018x}, DSISR {:#010x}",
-            t.vector,
-            vector_name(t.vector),
-            t.dar,
-            t.dsisr
+            self.vector,
+            vector_name(self.vector),
+            self.dar,
+            self.dsisr
         )?;
         writeln!(
             f,
             "  SRR0 {:#018x} SRR1 {:#018x} LR {:#018x} CTR {:#018x}",
-            t.nip, t.msr, t.lr, t.ctr
+            t.pc, t.flags, t.extra[LR], t.extra[CTR]
         )?;
-        writeln!(f, "  CR {:#010x} XER {:#018x}", t.cr, t.xer)?;
+        writeln!(f, "  CR {:#010x} XER {:#018x}", t.extra[CR], t.extra[XER])?;
         for row in 0..8 {
             let r = row * 4;
             writeln!(
@@ -136,7 +160,7 @@ extern "C" fn keel_ppc64_trap(frame: &mut TrapFrame) {
         0x900 => time::on_decrementer(),
         0x500 => xics::on_external(),
         0xa00 => {} // a doorbell Keel never sends: nothing to do
-        0xc00 => syscall(frame),
+        0xc00 => kernel_syscall(frame),
         0xf00 => {} // performance monitor: Keel never enables counters
         0x100 => {
             // A system reset (QEMU's `nmi`, or another CPU's request) is a
@@ -147,7 +171,7 @@ extern "C" fn keel_ppc64_trap(frame: &mut TrapFrame) {
                 format_args!(
                     "keel: system reset on cpu {} at pc {:#x}; stopping this CPU\n",
                     crate::machine::percpu::cpu_index(),
-                    frame.nip
+                    frame.regs.pc
                 ),
             );
             keel_hal::machine::console_write(&line.0[..line.1]);
@@ -155,26 +179,38 @@ extern "C" fn keel_ppc64_trap(frame: &mut TrapFrame) {
         }
         _ => exception(frame),
     }
-    if frame.msr & MSR_EE != 0 {
+    if frame.regs.flags & MSR_EE != 0 {
         kernel::trap_exit();
     }
 }
 
-/// `sc` from kernel code (the Linux ABI for apps comes later): r0 is the
-/// number, r3.. the arguments; the result goes to r3, failure sets CR0[SO]
-/// with a positive errno, as Linux does.
-fn syscall(frame: &mut TrapFrame) {
+/// A system call from app code (the `sc` entry calls this with interrupts
+/// on, on the thread's kernel stack, every app register saved): core's
+/// upcall, then the frame made safe to resume.
+#[unsafe(no_mangle)]
+extern "C" fn keel_ppc64_syscall(frame: &mut AppFrame) {
+    // The entry does not read SRR1: the app always runs with the same MSR.
+    frame.flags = app::app_msr();
+    kernel::syscall(frame);
+    app::make_resumable(frame);
+}
+
+/// `sc` from kernel code (tests of the entry path): r0 is the number,
+/// r3.. the arguments; the result goes to r3, failure sets CR0[SO] with
+/// a positive errno, as Linux does.
+fn kernel_syscall(frame: &mut TrapFrame) {
     SYSCALLS.fetch_add(1, Ordering::Relaxed);
-    if frame.gpr[0] == SYSCALL_PROBE {
+    let r = &mut frame.regs;
+    if r.gpr[0] == SYSCALL_PROBE {
         let sp: u64;
         // SAFETY: reads the stack pointer only.
         unsafe { core::arch::asm!("mr {0}, 1", out(reg) sp, options(nomem, nostack)) };
-        frame.gpr[3] = frame.gpr[3].wrapping_add(frame.gpr[4]);
-        frame.gpr[4] = sp;
-        frame.cr &= !CR0_SO;
+        r.gpr[3] = r.gpr[3].wrapping_add(r.gpr[4]);
+        r.gpr[4] = sp;
+        r.extra[CR] &= !CR0_SO;
     } else {
-        frame.gpr[3] = ENOSYS;
-        frame.cr |= CR0_SO;
+        r.gpr[3] = ENOSYS;
+        r.extra[CR] |= CR0_SO;
     }
 }
 
@@ -189,6 +225,7 @@ const PROGRAM_PRIVILEGED: u64 = 1 << 18;
 const PROGRAM_TRAP: u64 = 1 << 17;
 
 fn exception(frame: &mut TrapFrame) {
+    let pc = frame.regs.pc;
     let kind = match frame.vector {
         0x300 => FaultKind::PageFault {
             address: VirtAddr(frame.dar as usize),
@@ -205,13 +242,13 @@ fn exception(frame: &mut TrapFrame) {
             protection: false,
         },
         0x400 => FaultKind::PageFault {
-            address: VirtAddr(frame.nip as usize),
+            address: VirtAddr(pc as usize),
             write: false,
             execute: true,
-            protection: frame.msr & PROTECTION != 0,
+            protection: frame.regs.flags & PROTECTION != 0,
         },
         0x480 => FaultKind::PageFault {
-            address: VirtAddr(frame.nip as usize),
+            address: VirtAddr(pc as usize),
             write: false,
             execute: true,
             protection: false,
@@ -219,25 +256,50 @@ fn exception(frame: &mut TrapFrame) {
         0x600 => FaultKind::Alignment {
             address: VirtAddr(frame.dar as usize),
         },
-        0x700 if frame.msr & PROGRAM_TRAP != 0 => FaultKind::Breakpoint,
-        0x700 if frame.msr & (PROGRAM_ILLEGAL | PROGRAM_PRIVILEGED) != 0 => {
+        0x700 if frame.regs.flags & PROGRAM_TRAP != 0 => FaultKind::Breakpoint,
+        0x700 if frame.regs.flags & (PROGRAM_ILLEGAL | PROGRAM_PRIVILEGED) != 0 => {
             FaultKind::IllegalInstruction
         }
-        0x700 if frame.msr & PROGRAM_FP != 0 => {
+        0x700 if frame.regs.flags & PROGRAM_FP != 0 => {
             FaultKind::Other("floating-point enabled exception")
         }
         v => FaultKind::Other(vector_name(v)),
     };
-    let regs = Registers(frame);
-    let fault = Fault {
+    let regs = Registers::of(frame);
+    // A system reset never gets here; a machine check in app code is the
+    // app's (core turns it into a signal), like any other exception.
+    let from_app = pc < APP_RANGE.1 as u64;
+    // Data-side faults inside the app-copy routines can be abandoned.
+    let fixup = if matches!(frame.vector, 0x300 | 0x380 | 0x600) {
+        app::copy_fixup(pc)
+    } else {
+        None
+    };
+    let interrupts_enabled = frame.regs.flags & MSR_EE != 0 && frame.vector != 0x200;
+    let sp = frame.regs.sp as usize;
+    let mut fault = Fault {
+        app: from_app.then_some(&mut frame.regs),
+        in_app_copy: fixup.is_some(),
         kind,
-        pc: frame.nip as usize,
-        sp: frame.gpr[1] as usize,
-        frame_pointer: frame.gpr[1] as usize,
-        interrupts_enabled: frame.msr & MSR_EE != 0 && frame.vector != 0x200,
+        pc: pc as usize,
+        sp,
+        frame_pointer: sp,
+        interrupts_enabled,
         registers: &regs,
     };
-    let FaultResolution::Retry = kernel::fault(&fault);
+    match kernel::fault(&mut fault) {
+        FaultResolution::Retry => {}
+        FaultResolution::ResumeApp => {
+            if from_app {
+                app::make_resumable(&mut frame.regs);
+            }
+        }
+        FaultResolution::AbandonCopy => {
+            if let Some(target) = fixup {
+                frame.regs.pc = target;
+            }
+        }
+    }
 }
 
 /// A line formatted without the heap (a system reset may interrupt it).

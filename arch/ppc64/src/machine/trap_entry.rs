@@ -17,21 +17,43 @@
 //! The frame holds every register, including all 64 VSX registers: the
 //! kernel's own code uses FP/VSX (see `context.rs`), so a trap must not
 //! let its handler clobber what the interrupted code had there.
+//!
+//! `sc` from app code (the Linux system call) has its own, shorter path:
+//! the app's r1 is always off the kernel stack, so the frame goes at the
+//! top of the thread's kernel stack with no stack choice; r9–r12, CTR, XER
+//! and CR0 are volatile across `sc` (the Linux ABI), so the entry works in
+//! them without parking anything in SPRG1 or the per-CPU block, and does
+//! not read SRR1, DAR or DSISR. VRSAVE is never saved by traps: kernel
+//! code does not touch it and the context switch keeps it per thread.
 
 use core::arch::global_asm;
 use core::mem::offset_of;
 
-use crate::layout::{RED_ZONE, STACK_GUARD, STACK_MARGIN};
-use crate::machine::boot::{MSR_DR, MSR_FP, MSR_IR, MSR_RI, MSR_VEC, MSR_VSX, load_address};
+use keel_hal::AppFrame;
+
+use crate::layout::{APP_RANGE, RED_ZONE, STACK_GUARD, STACK_MARGIN};
+use crate::machine::boot::{
+    MSR_DR, MSR_EE, MSR_FP, MSR_IR, MSR_RI, MSR_VEC, MSR_VSX, load_address,
+};
 use crate::machine::percpu::{
     OFFSET_EMERGENCY_TOP, OFFSET_FROM_REAL, OFFSET_KSTACK_BOTTOM, OFFSET_KSTACK_TOP,
     OFFSET_REAL_SRR, OFFSET_SCRATCH,
 };
-use crate::machine::trap::TrapFrame;
+use crate::machine::trap::{CR, CTR, LR, TrapFrame, XER};
 
 const FRAME: usize = core::mem::size_of::<TrapFrame>();
 const _: () = assert!(FRAME.is_multiple_of(16) && offset_of!(TrapFrame, vsr).is_multiple_of(16));
 const _: () = assert!(offset_of!(TrapFrame, vscr).is_multiple_of(16));
+// The `sc` vector tells app code from kernel code by the top 12 bits of
+// the return address.
+const _: () = assert!(APP_RANGE.1 == 1 << 52);
+
+const REGS: usize = offset_of!(TrapFrame, regs);
+const GPR: usize = REGS + offset_of!(AppFrame, gpr);
+const PC: usize = REGS + offset_of!(AppFrame, pc);
+const SP: usize = REGS + offset_of!(AppFrame, sp);
+const FLAGS: usize = REGS + offset_of!(AppFrame, flags);
+const EXTRA: usize = REGS + offset_of!(AppFrame, extra);
 
 /// Expand `$m!(n)` for every VSX register number.
 macro_rules! each_vsr {
@@ -236,7 +258,21 @@ global_asm!(
     vector!("0x980"),
     vector!("0xa00"),
     vector!("0xb00"),
-    vector!("0xc00"),
+    // System call. From app code (return address below 2^52) the fast
+    // path; from kernel code (tests) the common entry, which then finds
+    // r11, r12 and CR0 already used (they are volatile across `sc`).
+    ".org 0x4c00",
+    "mfsrr0 11",
+    "srdi. 12, 11, 52",
+    "bne 1f",
+    "b keel_ppc64_sc_from_app",
+    "1:",
+    "mtspr 273, 1",
+    "mfspr 1, 272",
+    "std 10, {scratch}+0(1)",
+    "std 11, {scratch}+8(1)",
+    "li 11, 0xc00",
+    "b keel_ppc64_trap_common",
     vector!("0xd00"),
     vector!("0xe00"),
     vector!("0xe20"),
@@ -290,6 +326,7 @@ global_asm!(
     "std 0, {gpr}+0*8(10)",
     "mfspr 0, 273",
     "std 0, {gpr}+1*8(10)",
+    "std 0, {sp}(10)",
     "std 0, 0(10)",
     "std 2, {gpr}+2*8(10)",
     "std 3, {gpr}+3*8(10)",
@@ -328,9 +365,9 @@ global_asm!(
     "std 31, {gpr}+31*8(10)",
     "std 11, {vector}(10)",
     "mfsrr0 0",
-    "std 0, {nip}(10)",
+    "std 0, {pc}(10)",
     "mfsrr1 0",
-    "std 0, {msr}(10)",
+    "std 0, {flags}(10)",
     "mflr 0",
     "std 0, {lr}(10)",
     "mfctr 0",
@@ -355,26 +392,101 @@ global_asm!(
     "mfvscr 0",
     "li 4, {vscr}",
     "stvx 0, 1, 4",
-    "mfspr 4, 256",
-    "std 4, {vrsave}(1)",
     load_address!("2", ".TOC."),
     "mr 3, 1",
     "bl keel_ppc64_trap",
     "nop",
-    "ld 4, {vrsave}(1)",
-    "mtspr 256, 4",
+    "b keel_ppc64_trap_return",
+
+    // `sc` from app code: r11 = SRR0, r9–r12 and CR0 free. The frame goes
+    // at the top of the thread's kernel stack (the app's r1 is never on
+    // it), its back chain the app's r1.
+    ".globl keel_ppc64_sc_from_app",
+    "keel_ppc64_sc_from_app:",
+    "mfspr 12, 272",
+    "ld 12, {ktop}(12)",
+    "addi 12, 12, -{frame}",
+    "clrrdi 12, 12, 4",
+    "std 1, {gpr}+1*8(12)",
+    "std 1, {sp}(12)",
+    "std 1, 0(12)",
+    "mr 1, 12",
+    "std 11, {pc}(1)",
+    "std 0, {gpr}+0*8(1)",
+    "std 2, {gpr}+2*8(1)",
+    "std 3, {gpr}+3*8(1)",
+    "std 4, {gpr}+4*8(1)",
+    "std 5, {gpr}+5*8(1)",
+    "std 6, {gpr}+6*8(1)",
+    "std 7, {gpr}+7*8(1)",
+    "std 8, {gpr}+8*8(1)",
+    "std 9, {gpr}+9*8(1)",
+    "std 10, {gpr}+10*8(1)",
+    "std 13, {gpr}+13*8(1)",
+    "std 14, {gpr}+14*8(1)",
+    "std 15, {gpr}+15*8(1)",
+    "std 16, {gpr}+16*8(1)",
+    "std 17, {gpr}+17*8(1)",
+    "std 18, {gpr}+18*8(1)",
+    "std 19, {gpr}+19*8(1)",
+    "std 20, {gpr}+20*8(1)",
+    "std 21, {gpr}+21*8(1)",
+    "std 22, {gpr}+22*8(1)",
+    "std 23, {gpr}+23*8(1)",
+    "std 24, {gpr}+24*8(1)",
+    "std 25, {gpr}+25*8(1)",
+    "std 26, {gpr}+26*8(1)",
+    "std 27, {gpr}+27*8(1)",
+    "std 28, {gpr}+28*8(1)",
+    "std 29, {gpr}+29*8(1)",
+    "std 30, {gpr}+30*8(1)",
+    "std 31, {gpr}+31*8(1)",
+    "mflr 0",
+    "std 0, {lr}(1)",
+    "mfcr 0",
+    "std 0, {cr}(1)",
+    // CTR and XER are volatile across `sc`: not saved (the return path
+    // loads whatever the frame holds, so a frame rt_sigreturn rewrote
+    // comes back exactly). One MSR write: FP/VMX/VSX for the kernel's
+    // code, EE (system calls run with interrupts on) and RI.
+    "mfmsr 0",
+    "ori 0, 0, {fp_ee_ri}",
+    "oris 0, 0, {vec_vsx}",
+    "mtmsrd 0",
+    "isync",
+    each_vsr!("stxv"),
+    "mffs 0",
+    "stfd 0, {fpscr}(1)",
+    "mfvscr 0",
+    "li 4, {vscr}",
+    "stvx 0, 1, 4",
+    load_address!("2", ".TOC."),
+    "addi 3, 1, {regs}",
+    "bl keel_ppc64_syscall",
+    "nop",
+
+    // Back to the frame at r1: vector state, then (not recoverable from
+    // here to rfid: SRR0/1 hold the return state) everything else.
+    // FPSCR is written only if the handler changed it: mtfsf serialises.
+    ".globl keel_ppc64_trap_return",
+    "keel_ppc64_trap_return:",
     "li 4, {vscr}",
     "lvx 0, 1, 4",
     "mtvscr 0",
+    "lwz 4, {fpscr}(1)",
+    "mffs 0",
+    "mfvsrwz 5, 0",
+    "cmpw 4, 5",
+    "beq 1f",
     "lfd 0, {fpscr}(1)",
     "mtfsf 0xff, 0",
+    "1:",
     each_vsr!("lxv"),
-    // Not recoverable from here to rfid: SRR0/1 hold the return state.
     "li 0, 0",
     "mtmsrd 0, 1",
-    "ld 0, {nip}(1)",
+    "ld 0, {pc}(1)",
     "mtsrr0 0",
-    "ld 0, {msr}(1)",
+    "ld 0, {flags}(1)",
     "mtsrr1 0",
     "ld 0, {lr}(1)",
     "mtlr 0",
@@ -415,7 +527,7 @@ global_asm!(
     "ld 29, {gpr}+29*8(1)",
     "ld 30, {gpr}+30*8(1)",
     "ld 31, {gpr}+31*8(1)",
-    "ld 1, {gpr}+1*8(1)",
+    "ld 1, {sp}(1)",
     "rfid",
     scratch = const OFFSET_SCRATCH,
     real_srr = const OFFSET_REAL_SRR,
@@ -428,22 +540,24 @@ global_asm!(
     margin = const STACK_MARGIN,
     red_zone = const RED_ZONE,
     frame = const FRAME,
-    gpr = const offset_of!(TrapFrame, gpr),
-    cr = const offset_of!(TrapFrame, cr),
+    regs = const REGS,
+    gpr = const GPR,
+    pc = const PC,
+    sp = const SP,
+    flags = const FLAGS,
+    lr = const EXTRA + 8 * LR,
+    ctr = const EXTRA + 8 * CTR,
+    xer = const EXTRA + 8 * XER,
+    cr = const EXTRA + 8 * CR,
     vector = const offset_of!(TrapFrame, vector),
-    nip = const offset_of!(TrapFrame, nip),
-    msr = const offset_of!(TrapFrame, msr),
-    lr = const offset_of!(TrapFrame, lr),
-    ctr = const offset_of!(TrapFrame, ctr),
-    xer = const offset_of!(TrapFrame, xer),
     dar = const offset_of!(TrapFrame, dar),
     dsisr = const offset_of!(TrapFrame, dsisr),
     fp_ri = const MSR_FP | MSR_RI,
+    fp_ee_ri = const MSR_FP | MSR_EE | MSR_RI,
     vec_vsx = const (MSR_VEC | MSR_VSX) >> 16,
     vsr = const offset_of!(TrapFrame, vsr),
     fpscr = const offset_of!(TrapFrame, fpscr),
     vscr = const offset_of!(TrapFrame, vscr),
-    vrsave = const offset_of!(TrapFrame, vrsave),
 );
 
 unsafe extern "C" {
