@@ -157,8 +157,11 @@ extern "C" fn virtual_main() -> ! {
         keel_core::kprintln!("keel: RAM above 512 GiB is not used yet");
     }
     let boot = BOOT.call_once(|| boot);
+    let options = keel_core::cmdline::parse(boot.cmdline);
+    keel_linux::install();
     keel_core::boot::run(
         boot,
+        options,
         keel_core::boot::PlatformHooks {
             probe_devices: devices::probe,
             machine: machine_description,
