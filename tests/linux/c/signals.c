@@ -184,6 +184,24 @@ static const char *synchronous_faults(void) {
         __asm__ volatile("ud2");
     CHECK_EQ(last_sig, SIGILL);
     return NULL;
+#elif defined(__powerpc64__)
+    /* Division by zero does not trap on POWER; an illegal instruction and
+     * a trap instruction do, and reach the handler the same way. */
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_fpe;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGILL, &sa, 0);
+    sigaction(SIGTRAP, &sa, 0);
+    last_sig = 0;
+    if (sigsetjmp(fpe_jump, 1) == 0)
+        __asm__ volatile(".long 0");
+    CHECK_EQ(last_sig, SIGILL);
+    last_sig = 0;
+    if (sigsetjmp(fpe_jump, 1) == 0)
+        __asm__ volatile("trap");
+    CHECK_EQ(last_sig, SIGTRAP);
+    CHECK_EQ(last_code, TRAP_BRKPT);
+    return NULL;
 #else
     (void)on_fpe;
     (void)fpe_jump;
