@@ -154,8 +154,8 @@ pub fn setup(
     let top = if use_alt { alt.sp + alt.size } else { frame.sp };
     let base = top.wrapping_sub(FRAME_SIZE) & !15;
     let caller = base.wrapping_sub(CALLER_FRAME);
-    // A handler that set SA_RESTORER gets it as its return address (as
-    // Linux does); otherwise the trampoline calls the handler itself.
+    // 64-bit Linux ignores sa_restorer: the trampoline always calls the
+    // handler, and rt_sigreturn expects the frame at r1 after its pop.
     let Some(tramp) = trampoline() else {
         return false;
     };
@@ -212,12 +212,7 @@ pub fn setup(
     } else {
         frame.gpr[4] = base + MCONTEXT;
     }
-    if act.flags & super::SA_RESTORER != 0 && act.restorer != 0 {
-        frame.extra[LR] = act.restorer;
-        frame.pc = act.handler;
-    } else {
-        frame.pc = tramp;
-    }
+    frame.pc = tramp;
     true
 }
 
