@@ -151,7 +151,13 @@ pub fn setup(
     let on_alt = alt.flags & 1 != 0; // SS_ONSTACK: already running on it
     let use_alt =
         act.flags & super::SA_ONSTACK != 0 && alt.flags & 2 == 0 && !on_alt && alt.size > 0;
-    let top = if use_alt { alt.sp + alt.size } else { frame.sp };
+    let top = if use_alt {
+        alt.sp.wrapping_add(alt.size)
+    } else {
+        frame.sp
+    };
+    // Wrapping arithmetic: a wild r1 gives an address the writes below
+    // refuse (then the app dies of SIGSEGV), never an overflow panic.
     let base = top.wrapping_sub(FRAME_SIZE) & !15;
     let caller = base.wrapping_sub(CALLER_FRAME);
     // 64-bit Linux ignores sa_restorer: the trampoline always calls the
@@ -170,7 +176,7 @@ pub fn setup(
     f[SC_SIGNAL as usize..SC_SIGNAL as usize + 4].copy_from_slice(&info.signo.to_le_bytes());
     put(&mut f, SC_HANDLER, act.handler);
     put(&mut f, SC_OLDMASK, old_mask);
-    put(&mut f, SC_REGS, base + SC_GP_REGS);
+    put(&mut f, SC_REGS, base.wrapping_add(SC_GP_REGS));
     let gp = |slot: u64| SC_GP_REGS + 8 * slot;
     for (i, &v) in frame.gpr.iter().enumerate() {
         let v = if i == 1 { frame.sp } else { v };
@@ -186,12 +192,12 @@ pub fn setup(
     put(&mut f, gp(PT_SOFTE), 1);
     put(&mut f, gp(PT_TRAP), trap_for(info.signo));
     put(&mut f, gp(PT_DAR), info.addr);
-    put(&mut f, PINFO, base + SIGINFO);
+    put(&mut f, PINFO, base.wrapping_add(SIGINFO));
     put(&mut f, PUC, base);
     f[SIGINFO as usize..(SIGINFO + 128) as usize].copy_from_slice(&encode_siginfo(&info));
     // The FP/vector area goes in after the rest (it lies inside the frame).
     if mem::write_bytes(base, &f).is_err()
-        || !machine::save_fp_to_app((base + SC_FP_REGS) as usize)
+        || !machine::save_fp_to_app(base.wrapping_add(SC_FP_REGS) as usize)
         || mem::write_u64(caller, frame.sp).is_err()
     {
         return false;
@@ -206,11 +212,11 @@ pub fn setup(
     frame.gpr[12] = act.handler;
     frame.gpr[3] = u64::from(info.signo);
     if act.flags & super::SA_SIGINFO != 0 {
-        frame.gpr[4] = base + SIGINFO;
+        frame.gpr[4] = base.wrapping_add(SIGINFO);
         frame.gpr[5] = base;
         frame.gpr[6] = base;
     } else {
-        frame.gpr[4] = base + MCONTEXT;
+        frame.gpr[4] = base.wrapping_add(MCONTEXT);
     }
     frame.pc = tramp;
     true
@@ -228,7 +234,7 @@ pub fn restore(lt: &LinuxThread, frame: &mut AppFrame) -> bool {
     };
     let get =
         |at: u64| u64::from_le_bytes(f[at as usize..at as usize + 8].try_into().expect("8 bytes"));
-    if !machine::restore_fp_from_app((base + SC_FP_REGS) as usize) {
+    if !machine::restore_fp_from_app(base.wrapping_add(SC_FP_REGS) as usize) {
         return false;
     }
     let gp = |slot: u64| get(SC_GP_REGS + 8 * slot);
