@@ -88,8 +88,9 @@ global_asm!(
     "li 7, {vscr}",
     "lvx 0, 1, 7",
     "mtvscr 0",
+    // L=1: all 64 FPSCR bits, the decimal rounding mode included.
     "lfd 0, {fpscr}(1)",
-    "mtfsf 0xff, 0",
+    "mtfsf 0xff, 0, 1, 0",
     each_vsr!("lxv"),
     "mr 1, 6",
     "2:",

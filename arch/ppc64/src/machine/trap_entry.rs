@@ -467,19 +467,21 @@ global_asm!(
 
     // Back to the frame at r1: vector state, then (not recoverable from
     // here to rfid: SRR0/1 hold the return state) everything else.
-    // FPSCR is written only if the handler changed it: mtfsf serialises.
+    // FPSCR is written only if it differs (the handler changed it, or
+    // rt_sigreturn loaded the app's; all 64 bits, DRN included): mtfsf
+    // serialises.
     ".globl keel_ppc64_trap_return",
     "keel_ppc64_trap_return:",
     "li 4, {vscr}",
     "lvx 0, 1, 4",
     "mtvscr 0",
-    "lwz 4, {fpscr}(1)",
+    "ld 4, {fpscr}(1)",
     "mffs 0",
-    "mfvsrwz 5, 0",
-    "cmpw 4, 5",
+    "mfvsrd 5, 0",
+    "cmpd 4, 5",
     "beq 1f",
     "lfd 0, {fpscr}(1)",
-    "mtfsf 0xff, 0",
+    "mtfsf 0xff, 0, 1, 0",
     "1:",
     each_vsr!("lxv"),
     "li 0, 0",
