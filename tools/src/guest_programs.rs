@@ -126,11 +126,14 @@ pub fn build(workspace: &Path, arch: Arch) -> Result<GuestPrograms> {
             Arch::X86_64 | Arch::Aarch64 => {
                 cmd.env(format!("CARGO_TARGET_{env_target}_LINKER"), "rust-lld");
             }
+            // The kernel is built for this same target, and Cargo joins
+            // these flags to the workspace config's (which link with
+            // rust-lld as ld.lld): the later linker flavour wins.
             Arch::Ppc64 => {
                 cmd.env(format!("CARGO_TARGET_{env_target}_LINKER"), &cc)
                     .env(
                         format!("CARGO_TARGET_{env_target}_RUSTFLAGS"),
-                        "-C target-feature=+crt-static",
+                        "-C linker-flavor=gcc -C target-feature=+crt-static",
                     );
             }
         }

@@ -89,7 +89,17 @@ pub fn configurations(arch: Arch) -> Vec<(&'static str, u32)> {
             ("virt-gicv2-a72-el2", 4),
             ("virt-gicv3-a72-elf", 2),
         ],
-        Arch::Ppc64 => vec![("pseries", 1), ("pseries", 2), ("pseries", 4)],
+        // VOF (fast) on both CPU generations at every CPU count, and one
+        // boot through SLOF, the firmware a default QEMU/KVM guest gets.
+        Arch::Ppc64 => vec![
+            ("pseries-vof-power9", 1),
+            ("pseries-vof-power9", 2),
+            ("pseries-vof-power9", 4),
+            ("pseries-vof-power10", 1),
+            ("pseries-vof-power10", 2),
+            ("pseries-vof-power10", 4),
+            ("pseries-slof-power9", 2),
+        ],
     }
 }
 
@@ -377,7 +387,9 @@ fn print_tail(log: &[String]) {
 /// whose RAM starts at 1 GiB).
 fn suite_memory(arch: Arch, machine: &str, smp: u32) -> &'static str {
     match (arch, machine, smp) {
-        (Arch::X86_64, "q35", 4) | (Arch::Aarch64, "virt-gicv3-max", 4) => "5G",
+        (Arch::X86_64, "q35", 4)
+        | (Arch::Aarch64, "virt-gicv3-max", 4)
+        | (Arch::Ppc64, "pseries-vof-power10", 4) => "5G",
         _ => "512M",
     }
 }

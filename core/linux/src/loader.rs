@@ -650,7 +650,8 @@ fn build_stack(
         push(&b)
     };
     let execfn = cstr(exe_path)?;
-    let platform = cstr(abi.platform)?;
+    let (hwcap, hwcap2) = machine::elf_hwcaps();
+    let platform = cstr(abi.platform_for(hwcap2))?;
     let envp_ptrs: Vec<u64> = envp
         .iter()
         .rev()
@@ -676,7 +677,6 @@ fn build_stack(
     }
 
     let creds = process::get().creds.lock().clone();
-    let (hwcap, hwcap2) = machine::elf_hwcaps();
     let mut auxv = alloc::vec![
         (at::PHDR, exe.phdr),
         (at::PHENT, u64::from(exe.phent)),

@@ -2,10 +2,11 @@
 //! on faults (SIGSEGV/SIGBUS/SIGFPE/SIGILL to the faulting thread's
 //! handler), default actions, and interrupting blocked calls (EINTR).
 //!
-//! The signal frame is arch-specific; x86_64's lives in `frame_x86_64`,
-//! aarch64's in `frame_aarch64`.
+//! The signal frame is arch-specific: `frame_x86_64`, `frame_aarch64`,
+//! `frame_ppc64`.
 
 mod frame_aarch64;
+mod frame_ppc64;
 mod frame_x86_64;
 
 use alloc::sync::Arc;
@@ -390,6 +391,7 @@ fn setup_frame(
     match process::get().abi.name {
         "x86_64" => frame_x86_64::setup(lt, frame, act, info, old_mask),
         "aarch64" => frame_aarch64::setup(lt, frame, act, info, old_mask),
+        "ppc64" => frame_ppc64::setup(lt, frame, act, info, old_mask),
         other => {
             keel_core::kprintln!("keel: signal handlers are not yet supported on {other}");
             false
@@ -403,6 +405,7 @@ pub fn sigreturn(frame: &mut AppFrame) -> bool {
     match process::get().abi.name {
         "x86_64" => frame_x86_64::restore(&lt, frame),
         "aarch64" => frame_aarch64::restore(&lt, frame),
+        "ppc64" => frame_ppc64::restore(&lt, frame),
         _ => false,
     }
 }

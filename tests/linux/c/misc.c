@@ -33,6 +33,15 @@ static const char *args_env_auxv(void) {
 #if defined(__x86_64__) || defined(__aarch64__)
     CHECK(getauxval(AT_MINSIGSTKSZ) >= 2048);
 #endif
+#if defined(__powerpc64__)
+    /* The POWER generation by name, VSX (glibc's string functions pick
+     * VSX code from it), cache blocks for memset, and no scv: Keel takes
+     * system calls through sc only, and glibc uses scv when told of it. */
+    CHECK(strncmp(platform, "power", 5) == 0);
+    CHECK(getauxval(AT_HWCAP) & PPC_FEATURE_HAS_VSX);
+    CHECK((getauxval(AT_HWCAP2) & PPC_FEATURE2_SCV) == 0);
+    CHECK_EQ(getauxval(AT_DCACHEBSIZE), 128);
+#endif
     char exe[256] = {0};
     CHECK(readlink("/proc/self/exe", exe, sizeof exe - 1) > 0);
     CHECK(strcmp(exe, execfn) == 0);

@@ -62,7 +62,8 @@ pub struct Abi {
     pub stat: StatLayout,
     /// TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, TCSETS.
     pub ioctl: Ioctls,
-    /// AT_PLATFORM string.
+    /// AT_PLATFORM string (ppc64: the oldest CPU it names; see
+    /// [`Abi::platform_for`]).
     pub platform: &'static str,
     /// MINSIGSTKSZ reported through AT_MINSIGSTKSZ (0: the arch has no such entry).
     pub min_sigstack: u64,
@@ -191,7 +192,7 @@ pub static PPC64: Abi = Abi {
         fionclex: 0x2000_6602,
         termios_size: 44,
     },
-    platform: "power9",
+    platform: "power8",
     min_sigstack: 0,
     elf_machine: 21,
     epoll_event_size: 16,
@@ -205,6 +206,19 @@ pub fn by_name(name: &str) -> Option<&'static Abi> {
 }
 
 impl Abi {
+    /// AT_PLATFORM for a CPU with these AT_HWCAP2 bits: Linux names the
+    /// POWER generation ("power9", "power10"), which on ppc64 follows
+    /// the ISA level the hwcaps report.
+    pub fn platform_for(&self, hwcap2: u64) -> &'static str {
+        const PPC_FEATURE2_ARCH_3_00: u64 = 0x0080_0000;
+        const PPC_FEATURE2_ARCH_3_1: u64 = 0x0004_0000;
+        match self.name {
+            "ppc64" if hwcap2 & PPC_FEATURE2_ARCH_3_1 != 0 => "power10",
+            "ppc64" if hwcap2 & PPC_FEATURE2_ARCH_3_00 != 0 => "power9",
+            _ => self.platform,
+        }
+    }
+
     /// Name of system call `nr`, if the arch has one.
     pub fn syscall_name(&self, nr: u64) -> Option<&'static str> {
         let nr = u32::try_from(nr).ok()?;
@@ -352,6 +366,9 @@ mod tests {
         check(&PPC64, "read", 3);
         check(&PPC64, "mmap", 90);
         check(&PPC64, "rt_sigreturn", 172);
+        assert_eq!(PPC64.platform_for(0x8000_0000 | 0x0080_0000), "power9");
+        assert_eq!(PPC64.platform_for(0x8080_0000 | 0x0004_0000), "power10");
+        assert_eq!(X86_64.platform_for(u64::MAX), "x86_64");
         assert_eq!(X86_64.syscall_name(231), Some("exit_group"));
         assert_eq!(X86_64.syscall_name(1 << 40), None);
     }

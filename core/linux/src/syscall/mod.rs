@@ -84,6 +84,11 @@ pub const IMPLEMENTED: &[(&str, Handler, Status)] = &[
         fs::lseek,
         Status::Partial("SEEK_DATA/SEEK_HOLE see files as having no holes"),
     ),
+    (
+        "_llseek",
+        fs::llseek,
+        Status::Partial("SEEK_DATA/SEEK_HOLE see files as having no holes"),
+    ),
     ("fstat", fs::fstat, Status::Full),
     ("stat", fs::stat, Status::Full),
     ("lstat", fs::lstat, Status::Full),

@@ -229,10 +229,24 @@ pub fn pwritev(c: &mut Call<'_>) -> SysResult {
 
 /// lseek(2), with SEEK_DATA/SEEK_HOLE as for a file without holes.
 pub fn lseek(c: &mut Call<'_>) -> SysResult {
+    Ok(seek(c.int(0), c.int(1), c.args[2])? as isize)
+}
+
+/// _llseek(2): the offset in two halves, the result stored at a pointer.
+/// glibc on ppc64 seeks only through it.
+pub fn llseek(c: &mut Call<'_>) -> SysResult {
+    // As Linux computes it: on 64-bit, the "low" half is a full register
+    // (glibc passes the whole offset there), so or-ing keeps it intact.
+    let off = (c.args[1] << 32) | c.args[2];
+    let pos = seek(c.int(0), off as i64, c.args[4])?;
+    mem::write_u64(c.args[3], pos)?;
+    Ok(0)
+}
+
+fn seek(fd: i64, off: i64, whence: u64) -> Result<u64, Errno> {
     const ENXIO: Errno = Errno(6);
-    let f = file(c.int(0))?;
-    let off = c.int(1);
-    let pos = match c.args[2] {
+    let f = file(fd)?;
+    let pos = match whence {
         0 => f.seek(off, Whence::Start)?,
         1 => f.seek(off, Whence::Current)?,
         2 => f.seek(off, Whence::End)?,
@@ -246,7 +260,7 @@ pub fn lseek(c: &mut Call<'_>) -> SysResult {
         }
         _ => return Err(Errno::EINVAL),
     };
-    Ok(pos as isize)
+    Ok(pos)
 }
 
 /// close(2).
