@@ -1,0 +1,191 @@
+//! Text formats the API produces besides JSON: RFC 3339 dates and the
+//! Prometheus text exposition format for /metrics.
+
+use alloc::string::String;
+use core::fmt::Write;
+
+use crate::system::{MemoryInfo, Metrics};
+
+/// `2026-11-25T00:06:36.123456789Z` from nanoseconds since the Unix epoch.
+pub fn rfc3339(ns_since_epoch: u64) -> String {
+    let secs = ns_since_epoch / 1_000_000_000;
+    let nanos = ns_since_epoch % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
+    if nanos != 0 {
+        let _ = write!(s, ".{nanos:09}");
+    }
+    s.push('Z');
+    s
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's civil_from_days).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A label value with `\`, `"` and newlines escaped as the format requires.
+fn label(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The counters in Prometheus text format (version 0.0.4).
+pub fn prometheus(m: &Metrics, uptime_ns: u64, memory: MemoryInfo) -> String {
+    let mut out = String::new();
+    family(
+        &mut out,
+        "keel_syscalls_total",
+        "counter",
+        "System calls by name.",
+    );
+    for c in &m.syscalls {
+        out.push_str("keel_syscalls_total{name=\"");
+        label(&mut out, &c.name);
+        let _ = writeln!(out, "\"}} {}", c.count);
+    }
+    family(
+        &mut out,
+        "keel_interrupts_total",
+        "counter",
+        "Interrupts by source.",
+    );
+    for c in &m.interrupts {
+        out.push_str("keel_interrupts_total{source=\"");
+        label(&mut out, &c.name);
+        let _ = writeln!(out, "\"}} {}", c.count);
+    }
+    let scalars: [(&str, &str, &str, u64); 9] = [
+        (
+            "keel_context_switches_total",
+            "counter",
+            "Context switches.",
+            m.context_switches,
+        ),
+        (
+            "keel_page_faults_total",
+            "counter",
+            "Page faults.",
+            m.page_faults,
+        ),
+        (
+            "keel_net_received_bytes_total",
+            "counter",
+            "Bytes received on all interfaces.",
+            m.net_rx_bytes,
+        ),
+        (
+            "keel_net_sent_bytes_total",
+            "counter",
+            "Bytes sent on all interfaces.",
+            m.net_tx_bytes,
+        ),
+        (
+            "keel_disk_read_bytes_total",
+            "counter",
+            "Bytes read from disks.",
+            m.disk_read_bytes,
+        ),
+        (
+            "keel_disk_written_bytes_total",
+            "counter",
+            "Bytes written to disks.",
+            m.disk_write_bytes,
+        ),
+        (
+            "keel_memory_total_bytes",
+            "gauge",
+            "Usable RAM.",
+            memory.total,
+        ),
+        (
+            "keel_memory_free_bytes",
+            "gauge",
+            "RAM not in use.",
+            memory.free,
+        ),
+        (
+            "keel_uptime_seconds",
+            "gauge",
+            "Seconds since boot.",
+            uptime_ns / 1_000_000_000,
+        ),
+    ];
+    for (name, kind, help, value) in scalars {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::Counter;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn dates_match_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        // 2000-02-29 (a leap day in a century leap year) 12:34:56.5
+        assert_eq!(
+            rfc3339(951_827_696_500_000_000),
+            "2000-02-29T12:34:56.500000000Z"
+        );
+        // `date -u -d @1795999596`
+        assert_eq!(rfc3339(1_795_999_596_000_000_000), "2026-11-30T00:46:36Z");
+    }
+
+    #[test]
+    fn prometheus_text_escapes_labels_and_lists_every_family() {
+        let m = Metrics {
+            syscalls: vec![Counter {
+                name: "re\"ad\\\n".to_string(),
+                count: 3,
+            }],
+            context_switches: 9,
+            ..Metrics::default()
+        };
+        let text = prometheus(&m, 5_000_000_000, MemoryInfo { total: 10, free: 4 });
+        assert!(text.contains("keel_syscalls_total{name=\"re\\\"ad\\\\\\n\"} 3\n"));
+        assert!(text.contains("keel_context_switches_total 9\n"));
+        assert!(text.contains("keel_uptime_seconds 5\n"));
+        assert!(text.contains("# TYPE keel_memory_free_bytes gauge\n"));
+        // Every sample line is `name{labels} value` or `name value`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').unwrap();
+            value.parse::<u64>().unwrap();
+        }
+    }
+}
