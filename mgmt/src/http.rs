@@ -303,14 +303,18 @@ pub struct Connection<H: Handler> {
     close_after: bool,
     /// The current request was HEAD: the body is not sent.
     head_only: bool,
+    /// The current request is HTTP/1.0 with keep-alive, which the answer
+    /// must confirm or the client assumes the connection closes.
+    confirm_keep_alive: bool,
     peer_done: bool,
 }
 
 /// What the head parser found.
 enum Parsed {
     Incomplete,
-    /// A request and the bytes its head took.
-    Request(Request, usize, bool, bool),
+    /// A request, the bytes its head took, its HTTP minor version, whether
+    /// it keeps the connection alive and whether it expects 100-continue.
+    Request(Request, usize, u8, bool, bool),
     /// An error to answer with, after which the connection closes.
     Error(u16, &'static str),
 }
@@ -327,6 +331,7 @@ impl<H: Handler> Connection<H> {
             state: State::Head,
             close_after: false,
             head_only: false,
+            confirm_keep_alive: false,
             peer_done: false,
         }
     }
@@ -498,10 +503,11 @@ impl<H: Handler> Connection<H> {
                             self.input.clear();
                             return;
                         }
-                        Parsed::Request(req, used, keep_alive, expect_continue) => {
+                        Parsed::Request(req, used, minor, keep_alive, expect_continue) => {
                             self.input.drain(..used);
                             self.scanned = 0;
                             self.close_after = !keep_alive;
+                            self.confirm_keep_alive = minor == 0 && keep_alive;
                             self.head_only = req.method == Method::Head;
                             self.begin(handler, req, expect_continue);
                         }
@@ -766,6 +772,8 @@ impl<H: Handler> Connection<H> {
         }
         if self.close_after {
             head.push_str("Connection: close\r\n");
+        } else if self.confirm_keep_alive {
+            head.push_str("Connection: keep-alive\r\n");
         }
         head.push_str("\r\n");
         self.output.extend_from_slice(head.as_bytes());
@@ -899,7 +907,7 @@ impl<H: Handler> Connection<H> {
             && req
                 .header("expect")
                 .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-        Parsed::Request(req, used, keep_alive, expect_continue)
+        Parsed::Request(req, used, version, keep_alive, expect_continue)
     }
 }
 

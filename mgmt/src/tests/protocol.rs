@@ -57,6 +57,7 @@ fn connection_close_and_http_1_0_end_the_connection() {
         .as_bytes(),
     );
     assert_eq!(replies[0].status, 200);
+    assert_eq!(replies[0].header("Connection"), Some("keep-alive"));
     assert!(!c.conn.is_finished());
 }
 
@@ -298,4 +299,46 @@ fn output_backpressure_holds_pipelined_requests() {
     assert_eq!(r.len(), 5);
     assert!(r.iter().all(|r| r.status == 200 && r.body.len() == 300_000));
     assert_eq!(c.fake().open_handles, 0);
+}
+
+/// A handler that answers every request with a header carrying a line
+/// break, as a file name or message might.
+struct Splitter;
+
+impl crate::http::Handler for Splitter {
+    type Upload = ();
+    type Download = ();
+    fn start(&mut self, _req: &crate::http::Request) -> crate::http::Start<(), ()> {
+        crate::http::Start::Respond(
+            crate::http::Response::empty(200).with_header("X-Name", "a\r\nX-Evil: 1".into()),
+        )
+    }
+    fn data(
+        &mut self,
+        _: &crate::http::Request,
+        _: &mut (),
+        _: &[u8],
+    ) -> Result<(), crate::http::Response<()>> {
+        Ok(())
+    }
+    fn finish(&mut self, _: &crate::http::Request, _: ()) -> crate::http::Response<()> {
+        crate::http::Response::empty(200)
+    }
+    fn abort(&mut self, _: ()) {}
+    fn read(&mut self, _: &mut (), _: &mut [u8]) -> Result<usize, crate::http::ReadFailed> {
+        Err(crate::http::ReadFailed)
+    }
+    fn release(&mut self, _: ()) {}
+}
+
+#[test]
+fn header_values_cannot_split_the_response() {
+    let mut conn = crate::http::Connection::new(Limits::default());
+    let mut h = Splitter;
+    conn.recv(&mut h, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 1024];
+    let n = conn.send(&mut h, &mut buf);
+    let r = parse_replies(&buf[..n]);
+    assert_eq!(r[0].header("X-Name"), Some("aX-Evil: 1"));
+    assert!(r[0].header("X-Evil").is_none());
 }
