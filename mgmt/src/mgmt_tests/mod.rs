@@ -3,9 +3,12 @@
 //! parses what comes back.
 
 mod api;
+mod auth;
 mod fake;
+mod format;
 mod fuzz;
 mod protocol;
+mod router;
 
 use alloc::format;
 use alloc::string::{String, ToString};
