@@ -38,6 +38,11 @@ pub struct Fake {
     pub largest_read: usize,
     /// Makes `close` fail with this error (a txg commit failing).
     pub close_error: Option<SysError>,
+    /// When non-zero, about one file operation in `chaos` fails with an
+    /// error drawn from every kind, to show each failure is answered and
+    /// nothing leaks.
+    pub chaos: u64,
+    pub chaos_state: u64,
 }
 
 impl Fake {
@@ -76,7 +81,39 @@ impl Fake {
             largest_write: 0,
             largest_read: 0,
             close_error: None,
+            chaos: 0,
+            chaos_state: 0x9e37_79b9_7f4a_7c15,
         }
+    }
+
+    /// Maybe fail, if chaos is on.
+    fn chaos(&mut self) -> SysResult<()> {
+        if self.chaos == 0 {
+            return Ok(());
+        }
+        // xorshift64: deterministic, so a failure replays.
+        let mut x = self.chaos_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.chaos_state = x;
+        if !x.is_multiple_of(self.chaos) {
+            return Ok(());
+        }
+        const ALL: [SysError; 11] = [
+            SysError::NotFound,
+            SysError::PermissionDenied,
+            SysError::AlreadyExists,
+            SysError::NotEmpty,
+            SysError::IsDirectory,
+            SysError::NotDirectory,
+            SysError::Conflict,
+            SysError::NoSpace,
+            SysError::InvalidInput,
+            SysError::Unsupported,
+            SysError::Io,
+        ];
+        Err(ALL[(x >> 32) as usize % ALL.len()])
     }
 
     fn used(&self) -> usize {
@@ -206,9 +243,11 @@ impl System for Fake {
         self.env.remove(name).map(|_| ()).ok_or(SysError::NotFound)
     }
     fn stat(&mut self, path: &str) -> SysResult<FileStat> {
+        self.chaos()?;
         self.files.get(path).map(stat_of).ok_or(SysError::NotFound)
     }
     fn list_dir(&mut self, path: &str) -> SysResult<Vec<DirEntry>> {
+        self.chaos()?;
         match self.files.get(path) {
             Some(Node::Dir) => {}
             Some(Node::File(_)) => return Err(SysError::NotDirectory),
@@ -225,6 +264,7 @@ impl System for Fake {
             .collect())
     }
     fn open(&mut self, path: &str, mode: OpenMode) -> SysResult<FakeFile> {
+        self.chaos()?;
         match mode {
             OpenMode::Read => match self.files.get(path) {
                 Some(Node::File(_)) => {}
@@ -251,6 +291,7 @@ impl System for Fake {
     }
     fn read_at(&mut self, file: &mut FakeFile, offset: u64, buf: &mut [u8]) -> SysResult<usize> {
         self.largest_read = self.largest_read.max(buf.len());
+        self.chaos()?;
         let data = self.file(&file.path).ok_or(SysError::NotFound)?;
         let start = (offset as usize).min(data.len());
         let n = buf.len().min(data.len() - start);
@@ -260,6 +301,7 @@ impl System for Fake {
     fn write_at(&mut self, file: &mut FakeFile, offset: u64, data: &[u8]) -> SysResult<()> {
         assert!(file.writable, "write to a file opened for reading");
         self.largest_write = self.largest_write.max(data.len());
+        self.chaos()?;
         if self.used() + data.len() > self.capacity {
             return Err(SysError::NoSpace);
         }
@@ -275,12 +317,14 @@ impl System for Fake {
     }
     fn close(&mut self, _file: FakeFile) -> SysResult<()> {
         self.open_handles -= 1;
+        self.chaos()?;
         match self.close_error {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
     fn mkdir(&mut self, path: &str) -> SysResult<()> {
+        self.chaos()?;
         self.check_parent(path)?;
         if self.files.contains_key(path) {
             return Err(SysError::AlreadyExists);
@@ -289,6 +333,7 @@ impl System for Fake {
         Ok(())
     }
     fn remove(&mut self, path: &str) -> SysResult<()> {
+        self.chaos()?;
         if self.read_only.iter().any(|p| path.starts_with(p.as_str())) {
             return Err(SysError::PermissionDenied);
         }

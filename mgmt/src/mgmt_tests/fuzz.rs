@@ -4,6 +4,7 @@
 //! responses and statuses it means, must keep its buffers bounded and must
 //! give back every file it opened.
 
+use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -118,7 +119,17 @@ fn mutate(rng: &mut ChaCha8Rng, input: &mut Vec<u8>) {
 }
 
 fn run(rng: &mut ChaCha8Rng, input: &[u8]) {
+    run_with(rng, input, 0);
+}
+
+/// Feed `input` in random pieces to a fresh connection whose fake fails
+/// about one file operation in `chaos` (0: never). Returns the statuses
+/// answered.
+fn run_with(rng: &mut ChaCha8Rng, input: &[u8], chaos: u64) -> Vec<u16> {
     let mut c = Client::new();
+    c.fake().chaos = chaos;
+    // Never zero: xorshift would stay there.
+    c.fake().chaos_state = rng.next_u64() | 1;
     c.send_window = 1 + below(rng, 8192);
     let mut out = Vec::new();
     let mut buf = alloc::vec![0u8; c.send_window];
@@ -152,16 +163,18 @@ fn run(rng: &mut ChaCha8Rng, input: &[u8]) {
     }
     c.conn.abort(&mut c.api);
     assert_eq!(c.fake().open_handles, 0, "leaked a file handle");
-    for reply in parse_replies(&out) {
-        // 500 would mean the API itself misbehaved: the fake never fails
-        // with an I/O error.
+    let replies = parse_replies(&out);
+    for reply in &replies {
+        // Without chaos, 500 would mean the API itself misbehaved: the fake
+        // never fails with an I/O error on its own.
         assert!(
-            reply.status != 500,
+            chaos != 0 || reply.status != 500,
             "500 for {:?}: {:?}",
             String::from_utf8_lossy(&input[..input.len().min(200)]),
             reply
         );
     }
+    replies.iter().map(|r| r.status).collect()
 }
 
 #[test]
@@ -221,5 +234,43 @@ fn valid_pipelines_in_random_pieces_answer_every_request() {
         assert_eq!(replies.len(), n, "{:?}", String::from_utf8_lossy(&input));
         assert!(replies.iter().all(|r| r.status < 500 || r.status == 501));
         assert_eq!(c.fake().open_handles, 0);
+    }
+}
+
+#[test]
+fn failing_file_operations_are_answered_and_leak_nothing() {
+    // Uploads, downloads, listings and removals while the system fails at
+    // random: each failure must become an answer (or a cut connection
+    // mid-download), never a panic or a leaked handle.
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    // Small enough to reach the system in a few pieces: every piece is a
+    // chance to fail, and some uploads must get through.
+    let data: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let mut ops: Vec<Vec<u8>> = Vec::new();
+    ops.push(request("PUT", "/file/etc/a", Some(&data), Some(TOKEN)));
+    ops.push(request("POST", "/file/etc/b", Some(&data), Some(TOKEN)));
+    ops.push(request("GET", "/file/etc/hosts", None, Some(TOKEN)));
+    ops.push(request("GET", "/file/etc", None, Some(TOKEN)));
+    ops.push(request("GET", "/file/etc/hosts?op=stat", None, Some(TOKEN)));
+    ops.push(request("POST", "/file/etc/d?op=mkdir", None, Some(TOKEN)));
+    ops.push(request("DELETE", "/file/etc/a", None, Some(TOKEN)));
+    ops.push(
+        format!(
+            "PUT /file/etc/c HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        )
+        .into_bytes(),
+    );
+    let mut seen = BTreeSet::new();
+    for _ in 0..1500 {
+        let mut input = Vec::new();
+        for _ in 0..1 + below(&mut rng, 5) {
+            input.extend_from_slice(&ops[below(&mut rng, ops.len())]);
+        }
+        let chaos = 2 + below(&mut rng, 7) as u64;
+        seen.extend(run_with(&mut rng, &input, chaos));
+    }
+    // The run went through successes and the failures that matter.
+    for status in [200, 201, 204, 403, 404, 409, 500, 507] {
+        assert!(seen.contains(&status), "never answered {status}: {seen:?}");
     }
 }
