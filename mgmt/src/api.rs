@@ -298,6 +298,9 @@ impl<S: System> Api<S> {
             Endpoint::OsCmdline => json(200, &self.sys.cmdline()),
             Endpoint::OsSetCmdline => {
                 let line = Self::string_body(body)?;
+                if line.contains('\0') {
+                    return Err(err(400, "the command line cannot hold NUL"));
+                }
                 self.sys.set_cmdline(&line)?;
                 Response::empty(204)
             }
@@ -419,10 +422,18 @@ impl<S: System> Api<S> {
                 let id = Self::app_id(params)?;
                 let tail = match Self::query(query, "tail") {
                     None => self.config.log_tail_default,
-                    Some(s) => s
-                        .parse::<usize>()
-                        .map_err(|_| err(400, "tail must be a byte count"))?
-                        .min(self.config.log_tail_max),
+                    Some(s) => match s.parse::<usize>() {
+                        Ok(n) if n <= self.config.log_tail_max => n,
+                        _ => {
+                            return Err(ApiError(
+                                400,
+                                format!(
+                                    "tail must be a byte count up to {}",
+                                    self.config.log_tail_max
+                                ),
+                            ));
+                        }
+                    },
                 };
                 let stream = if endpoint == Endpoint::AppStdout {
                     LogStream::Stdout

@@ -44,7 +44,10 @@ impl Default for Limits {
     }
 }
 
-/// Request methods the server knows; anything else gets 501.
+/// Request methods. Every other method token is `Other`: no route has it,
+/// so it gets 405 with `Allow` on an existing path (RFC 9110 §15.5.6
+/// allows 405 for any method a resource does not support) rather than a
+/// 5xx, which clients and fuzzers read as a server fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// GET.
@@ -57,18 +60,21 @@ pub enum Method {
     Put,
     /// DELETE.
     Delete,
+    /// Any other method (OPTIONS, PATCH, TRACE, extension methods); never
+    /// routed.
+    Other,
 }
 
 impl Method {
-    fn parse(s: &str) -> Option<Method> {
-        Some(match s {
+    fn parse(s: &str) -> Method {
+        match s {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
             "POST" => Method::Post,
             "PUT" => Method::Put,
             "DELETE" => Method::Delete,
-            _ => return None,
-        })
+            _ => Method::Other,
+        }
     }
 
     /// The method's name on the wire.
@@ -79,6 +85,8 @@ impl Method {
             Method::Post => "POST",
             Method::Put => "PUT",
             Method::Delete => "DELETE",
+            // Never sent: only routed methods are named in responses.
+            Method::Other => "OTHER",
         }
     }
 }
@@ -872,9 +880,7 @@ impl<H: Handler> Connection<H> {
         else {
             return Parsed::Error(400, "malformed request line");
         };
-        let Some(method) = Method::parse(method) else {
-            return Parsed::Error(501, "method not implemented");
-        };
+        let method = Method::parse(method);
         if !target.starts_with('/') {
             return Parsed::Error(400, "request target must be a path");
         }

@@ -60,6 +60,15 @@ fn unknown_paths_and_wrong_methods() {
     let r = c.call("POST", "/env/X", Some(b"\"1\""));
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Allow"), Some("GET, PUT, DELETE, HEAD"));
+    for method in ["OPTIONS", "PATCH", "TRACE", "QUERY", "get", "FROB"] {
+        let r = c.call(method, "/os", None);
+        assert_eq!(
+            (r.status, r.header("Allow")),
+            (405, Some("GET, HEAD")),
+            "{method}"
+        );
+        assert_eq!(c.call(method, "/nope", None).status, 404);
+    }
     assert_eq!(c.get("/file/%ff").status, 400);
     assert_eq!(c.get("/os?x=%ff").status, 400);
 }
@@ -93,6 +102,8 @@ fn os_endpoints() {
         c.call("PUT", "/os/cmdline", Some(b"keel.root=ram")).status,
         400
     );
+    let nul = br#""a\u0000b""#;
+    assert_eq!(c.call("PUT", "/os/cmdline", Some(nul)).status, 400);
     assert_eq!(
         c.call("PUT", "/os/hostname", Some(b"\"web-1.example\""))
             .status,
@@ -387,6 +398,8 @@ fn apps() {
     assert_eq!(c.get("/app/1/stdout?tail=6").text(), "world\n");
     assert_eq!(c.get("/app/1/stderr").text(), "oops\n");
     assert_eq!(c.get("/app/1/stderr?tail=x").status, 400);
+    assert_eq!(c.get("/app/1/stderr?tail=1048576").status, 200);
+    assert_eq!(c.get("/app/1/stderr?tail=1048577").status, 400);
     assert_eq!(c.get("/app/9/stdout").status, 404);
     assert_eq!(c.get("/app/9").status, 404);
     assert_eq!(c.get("/app/x").status, 400);

@@ -109,8 +109,8 @@ fn malformed_heads_get_their_status() {
         (b"GET http://x/os HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (b"GET /os HTTP/2.0\r\nHost: x\r\n\r\n", 505),
         (b"GET /os HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400),
-        (b"PATCH /os HTTP/1.1\r\nHost: x\r\n\r\n", 501),
-        (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+        (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"CONNECT keel:8000 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
         (b"PUT /os/hostname HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
         (
             b"PUT /os/hostname HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
