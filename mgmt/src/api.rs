@@ -461,16 +461,18 @@ impl<S: System> Api<S> {
             Endpoint::NetSockets => json(200, &self.sys.socket_stats()),
             Endpoint::Hardware => json(200, &self.sys.hardware()),
             Endpoint::Metrics => {
-                let metrics = self.sys.metrics();
-                let wants_json = Self::query(query, "format") == Some("json")
-                    || req
+                // An explicit format wins; otherwise Prometheus text unless
+                // the client asks for JSON.
+                let as_json = match Self::query(query, "format") {
+                    Some("json") => true,
+                    Some("prometheus") => false,
+                    None => req
                         .header("accept")
-                        .is_some_and(|a| a.contains("application/json"));
-                match Self::query(query, "format") {
-                    None | Some("json") | Some("prometheus") => {}
+                        .is_some_and(|a| a.contains("application/json")),
                     Some(_) => return Err(err(400, "format is json or prometheus")),
-                }
-                if wants_json && Self::query(query, "format") != Some("prometheus") {
+                };
+                let metrics = self.sys.metrics();
+                if as_json {
                     json(200, &metrics)
                 } else {
                     let body =

@@ -279,6 +279,36 @@ enum Framing {
     Chunked(Chunk),
 }
 
+/// Why a body stops before its end.
+enum Stop<D> {
+    /// The handler refused a piece (too large, disk full): its answer.
+    Refused(Response<D>),
+    /// The framing is broken: answer with this status.
+    Malformed(u16, &'static str),
+    /// A body being thrown away ran past the discard budget.
+    TooLongToDiscard,
+}
+
+/// Hand a body piece to the upload, or count it against the discard
+/// budget when the request was answered early.
+fn deliver<H: Handler>(
+    handler: &mut H,
+    req: &Request,
+    upload: &mut Option<H::Upload>,
+    budget: &mut u64,
+    piece: &[u8],
+) -> Result<(), Stop<H::Download>> {
+    match upload {
+        Some(u) => handler.data(req, u, piece).map_err(Stop::Refused),
+        None => {
+            *budget = budget
+                .checked_sub(piece.len() as u64)
+                .ok_or(Stop::TooLongToDiscard)?;
+            Ok(())
+        }
+    }
+}
+
 enum State<H: Handler> {
     /// Waiting for (more of) a request head.
     Head,
@@ -589,30 +619,17 @@ impl<H: Handler> Connection<H> {
         else {
             return false;
         };
+        let discarding = upload.is_none();
         let mut done = false;
         let mut used = 0;
-        let mut error = None;
-        let mut reply = None;
+        let mut stop = None;
         match framing {
             Framing::Length(left) => {
                 let n = (*left).min(self.input.len() as u64) as usize;
                 if n > 0 {
                     used = n;
                     *left -= n as u64;
-                    match upload {
-                        Some(u) => {
-                            if let Err(resp) = handler.data(req, u, &self.input[..n]) {
-                                reply = Some(resp);
-                            }
-                        }
-                        None => {
-                            if n as u64 > *budget {
-                                error = Some((0, ""));
-                            } else {
-                                *budget -= n as u64;
-                            }
-                        }
-                    }
+                    stop = deliver(handler, req, upload, budget, &self.input[..n]).err();
                 }
                 done = *left == 0;
             }
@@ -628,10 +645,10 @@ impl<H: Handler> Connection<H> {
                     }
                     Ok(httparse::Status::Partial) => {
                         if self.input.len() > 1024 {
-                            error = Some((400, "chunk size line too long"));
+                            stop = Some(Stop::Malformed(400, "chunk size line too long"));
                         }
                     }
-                    Err(_) => error = Some((400, "malformed chunk size")),
+                    Err(_) => stop = Some(Stop::Malformed(400, "malformed chunk size")),
                 },
                 Chunk::Data(left) => {
                     let n = left.min(self.input.len() as u64) as usize;
@@ -642,20 +659,7 @@ impl<H: Handler> Connection<H> {
                         } else {
                             Chunk::Data(left - n as u64)
                         };
-                        match upload {
-                            Some(u) => {
-                                if let Err(resp) = handler.data(req, u, &self.input[..n]) {
-                                    reply = Some(resp);
-                                }
-                            }
-                            None => {
-                                if n as u64 > *budget {
-                                    error = Some((0, ""));
-                                } else {
-                                    *budget -= n as u64;
-                                }
-                            }
-                        }
+                        stop = deliver(handler, req, upload, budget, &self.input[..n]).err();
                     }
                 }
                 Chunk::DataEnd => {
@@ -666,7 +670,7 @@ impl<H: Handler> Connection<H> {
                         used = 1;
                         *chunk = Chunk::Size;
                     } else if !self.input.is_empty() && self.input != b"\r" {
-                        error = Some((400, "chunk data longer than its size"));
+                        stop = Some(Stop::Malformed(400, "chunk data longer than its size"));
                     }
                 }
                 Chunk::Trailer(seen) => match self.input.iter().position(|&b| b == b'\n') {
@@ -676,22 +680,23 @@ impl<H: Handler> Connection<H> {
                         if line.is_empty() || line == b"\r" {
                             done = true;
                         } else if seen + used > self.limits.max_head {
-                            error = Some((431, "trailer too large"));
+                            stop = Some(Stop::Malformed(431, "trailer too large"));
                         } else {
                             *chunk = Chunk::Trailer(seen + used);
                         }
                     }
                     None => {
                         if seen + self.input.len() > self.limits.max_head {
-                            error = Some((431, "trailer too large"));
+                            stop = Some(Stop::Malformed(431, "trailer too large"));
                         }
                     }
                 },
             },
         }
-        if let Some(resp) = reply {
-            // The handler gave up on the body (too large, disk full): answer
-            // and close, the rest of the body is not read.
+        if let Some(stop) = stop {
+            // The rest of the body will not be read, so the stream cannot
+            // carry another request: answer (unless that happened already)
+            // and close.
             if let State::Body {
                 upload: Some(u), ..
             } = core::mem::replace(&mut self.state, State::Head)
@@ -700,27 +705,16 @@ impl<H: Handler> Connection<H> {
             }
             self.input.clear();
             self.close_after = true;
-            self.queue(handler, resp);
-            return false;
-        }
-        if let Some((status, message)) = error {
-            let state = core::mem::replace(&mut self.state, State::Head);
-            let answered = matches!(state, State::Body { upload: None, .. });
-            if let State::Body {
-                upload: Some(u), ..
-            } = state
-            {
-                handler.abort(u);
-            }
-            self.input.clear();
-            self.close_after = true;
-            if answered || status == 0 {
-                // A response already went out for this request (discard
-                // budget exhausted): just stop.
-                self.state = State::Closing;
-            } else {
-                self.head_only = false;
-                self.queue(handler, error_response(status, message));
+            match stop {
+                Stop::Refused(resp) => self.queue(handler, resp),
+                Stop::Malformed(..) | Stop::TooLongToDiscard if discarding => {
+                    self.state = State::Closing;
+                }
+                Stop::Malformed(status, message) => {
+                    self.head_only = false;
+                    self.queue(handler, error_response(status, message));
+                }
+                Stop::TooLongToDiscard => self.state = State::Closing,
             }
             return false;
         }

@@ -473,6 +473,9 @@ fn network_hardware_metrics_health() {
         "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
     );
     assert_eq!(c.raw(input.as_bytes())[0].json()["page_faults"], 3);
+    // An explicit format wins over Accept.
+    let input = input.replace("/metrics", "/metrics?format=prometheus");
+    assert!(c.raw(input.as_bytes())[0].text().starts_with("# HELP"));
     assert_eq!(c.get("/metrics?format=xml").status, 400);
 
     let mut c = Client::new();
