@@ -4,7 +4,7 @@
 use alloc::string::String;
 use core::fmt::Write;
 
-use crate::system::{MemoryInfo, Metrics};
+use crate::system::{Counter, MemoryInfo, Metrics};
 
 /// `2026-11-25T00:06:36.123456789Z` from nanoseconds since the Unix epoch.
 pub fn rfc3339(ns_since_epoch: u64) -> String {
@@ -60,31 +60,33 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A counter family with one sample per named counter.
+fn labelled(out: &mut String, name: &str, label_name: &str, help: &str, counters: &[Counter]) {
+    family(out, name, "counter", help);
+    for c in counters {
+        let _ = write!(out, "{name}{{{label_name}=\"");
+        label(out, &c.name);
+        let _ = writeln!(out, "\"}} {}", c.count);
+    }
+}
+
 /// The counters in Prometheus text format (version 0.0.4).
 pub fn prometheus(m: &Metrics, uptime_ns: u64, memory: MemoryInfo) -> String {
     let mut out = String::new();
-    family(
+    labelled(
         &mut out,
         "keel_syscalls_total",
-        "counter",
+        "name",
         "System calls by name.",
+        &m.syscalls,
     );
-    for c in &m.syscalls {
-        out.push_str("keel_syscalls_total{name=\"");
-        label(&mut out, &c.name);
-        let _ = writeln!(out, "\"}} {}", c.count);
-    }
-    family(
+    labelled(
         &mut out,
         "keel_interrupts_total",
-        "counter",
+        "source",
         "Interrupts by source.",
+        &m.interrupts,
     );
-    for c in &m.interrupts {
-        out.push_str("keel_interrupts_total{source=\"");
-        label(&mut out, &c.name);
-        let _ = writeln!(out, "\"}} {}", c.count);
-    }
     let scalars: [(&str, &str, &str, u64); 9] = [
         (
             "keel_context_switches_total",
