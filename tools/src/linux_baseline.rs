@@ -90,7 +90,12 @@ pub fn kernel(workspace: &Path, arch: Arch) -> Result<PathBuf> {
     let result = (|| {
         let mut update = apt(&dir, arch);
         update.arg("update");
-        run(update, "update its package lists")?;
+        // One mirror's index failing (e.g. the security suite mid-sync)
+        // need not stop us: the kernel comes from the main suite, and the
+        // steps below fail clearly if its index is missing too.
+        if let Err(e) = run(update, "update its package lists") {
+            eprintln!("warning: {e:#}");
+        }
         let mut depends = Command::new("apt-cache");
         depends
             .args(apt(&dir, arch).get_args().skip(1))
