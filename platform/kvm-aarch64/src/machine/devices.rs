@@ -1,15 +1,17 @@
 //! Devices the tree describes: the PL031 clock, virtio-mmio slots (and
 //! which hold a device), and the PCIe host bridge (bus 0 enumerated
-//! through ECAM). Drivers bind to what is found here.
+//! through ECAM). Drivers bind to what is found here: virtio drivers to
+//! the occupied virtio-mmio slots.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use keel_arch_aarch64 as arch;
 use keel_core::memory::vmap::{self, map_mmio};
 use keel_driver_devicetree::{Device, Machine};
 use keel_driver_pci::{Bdf, ConfigSpace, Function};
-use keel_hal::{PageFlags, PhysAddr};
+use keel_hal::{IrqLine, PageFlags, PhysAddr};
 
 /// The magic value at offset 0 of a virtio-mmio window ("virt").
 const VIRTIO_MMIO_MAGIC: u32 = 0x7472_6976;
@@ -129,6 +131,30 @@ pub fn probe() {
     PCI.call_once(|| pci);
     let present = count_virtio_devices(m.virtio_mmio.as_slice());
     VIRTIO_DEVICES.store(present, Ordering::Release);
+    if present > 0 {
+        attach_virtio_mmio(m.virtio_mmio.as_slice());
+    }
+}
+
+/// Bind drivers to the occupied virtio-mmio slots, each interrupt set
+/// edge or level as the tree says before the driver enables it.
+fn attach_virtio_mmio(slots: &[Device]) {
+    for slot in slots {
+        let Some(irq) = slot.interrupt else {
+            continue; // the tree-reading test reports slots without an SPI
+        };
+        let line = IrqLine(irq.intid);
+        if arch::set_irq_trigger(line, irq.edge).is_err() {
+            keel_core::kprintln!(
+                "keel: virtio-mmio at {:#x}: GIC has no line {}",
+                slot.reg.base,
+                irq.intid
+            );
+            continue;
+        }
+        // The driver logs what it refuses; boot goes on without it.
+        let _ = keel_driver_virtio::attach_mmio(slot.reg.base, slot.reg.size, line);
+    }
 }
 
 /// The machine model, as the tree names it.
