@@ -21,6 +21,7 @@ mod referees;
 mod run;
 mod setup;
 mod symbols;
+mod test_devices;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -258,6 +259,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 cmdline: run::kernel_cmdline(&a.cmdline, &a.env)?,
                 interactive: true,
                 initrd,
+                devices: Vec::new(),
             };
             run::run(&vm, a.timeout.map(Duration::from_secs))
         }
@@ -389,8 +391,15 @@ fn test(workspace: &Path, a: TestArgs) -> Result<i32> {
             {
                 continue;
             }
-            let vm = harness::suite_vm(arch, machine, smp, &image);
+            let mut vm = harness::suite_vm(arch, machine, smp, &image);
+            let disk = test_devices::attach(workspace, arch, machine, smp)?;
+            if let Some((args, _)) = &disk {
+                vm.devices = args.clone();
+            }
             harness::run_guest_suite(&vm, &filter, &symbols, a.verbose, &mut tally)?;
+            if let Some((_, image)) = disk {
+                harness::check_test_devices(&vm.label(), &image, &mut tally)?;
+            }
         }
         let (machine, smp) = linux_suite::configuration(arch);
         if a.smp.is_none_or(|s| s == smp) && a.machine.as_deref().is_none_or(|m| m == machine) {
