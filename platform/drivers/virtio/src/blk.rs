@@ -16,7 +16,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use keel_core::kprintln;
 use keel_core::sync::{Semaphore, SpinLock, WaitQueue};
@@ -34,6 +34,17 @@ const IN_FLIGHT: usize = 5;
 const CHUNK: usize = 64 * 1024;
 /// A device that has not answered a request in this long is broken.
 const TIMEOUT_NS: u64 = 10_000_000_000;
+
+/// Requests queued and not yet completed, across all disks, and the most
+/// there ever were: the round-trip test checks that requests really
+/// overlap.
+static IN_FLIGHT_NOW: AtomicUsize = AtomicUsize::new(0);
+static IN_FLIGHT_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// The most disk requests that were ever in flight at once.
+pub fn peak_in_flight() -> usize {
+    IN_FLIGHT_PEAK.load(Ordering::Relaxed)
+}
 
 /// One virtio block device.
 pub struct VirtioBlk {
@@ -133,6 +144,8 @@ impl VirtioBlk {
                 return Err(DiskError::Device("cannot queue request"));
             }
         };
+        let now = IN_FLIGHT_NOW.fetch_add(1, Ordering::Relaxed) + 1;
+        IN_FLIGHT_PEAK.fetch_max(now, Ordering::Relaxed);
         let mut outcome = None;
         let deadline = machine::monotonic_ns() + TIMEOUT_NS;
         let finished = self.done.wait_until_deadline(
@@ -154,6 +167,7 @@ impl VirtioBlk {
             },
             Some(deadline),
         );
+        IN_FLIGHT_NOW.fetch_sub(1, Ordering::Relaxed);
         if !finished {
             // The device still owns the buffers: leave them to it forever
             // and refuse further requests rather than reuse the ring.
