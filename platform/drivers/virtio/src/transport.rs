@@ -182,7 +182,8 @@ impl ConfigurationAccess for Cam<'_> {
 
 /// The modern virtio-pci transport of the function at `at` (transitional
 /// devices have one too). Its memory BARs must have addresses (firmware
-/// assigns them on q35). Enables memory decoding and bus mastering.
+/// assigns them on q35, the platform on aarch64 virt). Enables memory
+/// decoding and bus mastering.
 pub fn pci(cfg: &dyn ConfigSpace, at: Bdf) -> core::result::Result<Keel, String> {
     let df = DeviceFunction {
         bus: at.bus,
@@ -202,10 +203,10 @@ pub fn pci(cfg: &dyn ConfigSpace, at: Bdf) -> core::result::Result<Keel, String>
         }
     }
     let (_, command) = root.get_status_command(df);
-    root.set_command(
-        df,
-        command | Command::MEMORY_SPACE | Command::IO_SPACE | Command::BUS_MASTER,
-    );
+    // Memory decoding and DMA; I/O decoding stays as it was (the modern
+    // interface uses no I/O BAR, and on machines without firmware the
+    // I/O BAR of a transitional device has no address).
+    root.set_command(df, command | Command::MEMORY_SPACE | Command::BUS_MASTER);
     let t = PciTransport::new::<KeelHal, _>(&mut root, df)
         .map_err(|e| format!("virtio-pci {at}: {e} (a legacy-only device?)"))?;
     Ok(Keel::new(SomeTransport::Pci(t)))
