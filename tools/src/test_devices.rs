@@ -1,7 +1,7 @@
 //! Devices the in-kernel suites run against: a fresh raw disk image, a
 //! user-networking NIC with a fixed MAC and an entropy device, attached
-//! over the machine's virtio transport (PCI on q35, MMIO on microvm and
-//! virt). After the guest exits, the disk image is checked from the host:
+//! over the machine's virtio transport (PCI on q35 and on aarch64 virt
+//! with GICv2, MMIO on microvm and virt with GICv3). After the guest exits, the disk image is checked from the host:
 //! it must hold exactly the bytes the guest's round-trip test wrote
 //! (platform/drivers/virtio/src/tests.rs), and zeros everywhere else.
 
@@ -54,8 +54,11 @@ pub fn attach(
     machine: &str,
     smp: u32,
 ) -> Result<Option<(Vec<String>, PathBuf)>> {
+    // aarch64: the GICv2 machines get PCI (BARs placed by Keel, INTx via
+    // interrupt-map), the GICv3 ones MMIO, so both transports run there.
     let transport = match (arch, machine) {
         (Arch::X86_64, "q35") => "pci",
+        (Arch::Aarch64, m) if m.contains("gicv2") => "pci",
         (Arch::X86_64, _) | (Arch::Aarch64, _) => "device",
         (Arch::Ppc64, _) => return Ok(None),
     };
