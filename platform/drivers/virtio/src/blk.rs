@@ -264,11 +264,18 @@ impl Disk for VirtioBlk {
         // the used ring by polling and expects nothing else in flight. So:
         // take every slot (new requests sleep, in-flight ones finish), then
         // flush under the lock. The poll lasts one host fsync.
-        for _ in 0..IN_FLIGHT {
-            self.slots.acquire();
+        // A deadline, since a request that never completes keeps its slot.
+        let deadline = machine::monotonic_ns() + TIMEOUT_NS;
+        let mut held = 0;
+        while held < IN_FLIGHT && self.slots.acquire_deadline(deadline) {
+            held += 1;
         }
-        let result = self.device.lock().flush();
-        for _ in 0..IN_FLIGHT {
+        let result = if held == IN_FLIGHT {
+            self.device.lock().flush()
+        } else {
+            Err(virtio_drivers::Error::NotReady)
+        };
+        for _ in 0..held {
             self.slots.release();
         }
         match result {

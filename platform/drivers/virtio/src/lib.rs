@@ -50,14 +50,18 @@ fn on_interrupt(line: IrqLine, handler: impl Fn() + Send + Sync + 'static) -> Re
     };
     if first {
         let n = line.0;
-        keel_core::irq::register(line, 0, move || {
+        let routed = keel_core::irq::register(line, 0, move || {
             // Clone the list out so no lock is held while devices run.
             let handlers = LINES.lock().get(&n).cloned().unwrap_or_default();
             for h in handlers {
                 h();
             }
-        })
-        .map_err(|e| alloc::format!("cannot route interrupt line {}: {e:?}", line.0))?;
+        });
+        if let Err(e) = routed {
+            // Forget the line, so the next device on it tries again.
+            LINES.lock().remove(&n);
+            return Err(alloc::format!("cannot route interrupt line {n}: {e:?}"));
+        }
     }
     Ok(())
 }
