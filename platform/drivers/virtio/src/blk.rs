@@ -46,6 +46,40 @@ pub fn peak_in_flight() -> usize {
     IN_FLIGHT_PEAK.load(Ordering::Relaxed)
 }
 
+/// Overlap gate for tests, inert unless armed. A fast device (QEMU under
+/// TCG often completes a request during the notify itself) finishes each
+/// request before the next thread queues one, so overlap would depend on
+/// timing; armed with `n`, each queued request waits (up to 2 s) until `n`
+/// are in flight together, then the gate opens for good.
+static GATE: AtomicUsize = AtomicUsize::new(0);
+static GATE_QUEUE: WaitQueue = WaitQueue::new();
+
+/// Arm the overlap gate for `n` requests and reset the peak.
+pub(crate) fn arm_overlap_gate(n: usize) {
+    IN_FLIGHT_PEAK.store(0, Ordering::Relaxed);
+    GATE.store(n, Ordering::Relaxed);
+}
+
+/// Whether the armed gate saw its `n` requests (and opened).
+pub(crate) fn overlap_gate_opened() -> bool {
+    GATE.load(Ordering::Relaxed) == 0
+}
+
+fn overlap_gate() {
+    let n = GATE.load(Ordering::Relaxed);
+    if n < 2 {
+        return;
+    }
+    let reached =
+        || IN_FLIGHT_NOW.load(Ordering::Relaxed) >= n || GATE.load(Ordering::Relaxed) == 0;
+    GATE_QUEUE.wake_all();
+    GATE_QUEUE.wait_until_deadline(reached, Some(machine::monotonic_ns() + 2_000_000_000));
+    if IN_FLIGHT_NOW.load(Ordering::Relaxed) >= n {
+        GATE.store(0, Ordering::Relaxed);
+    }
+    GATE_QUEUE.wake_all();
+}
+
 /// One virtio block device.
 pub struct VirtioBlk {
     description: String,
@@ -146,6 +180,7 @@ impl VirtioBlk {
         };
         let now = IN_FLIGHT_NOW.fetch_add(1, Ordering::Relaxed) + 1;
         IN_FLIGHT_PEAK.fetch_max(now, Ordering::Relaxed);
+        overlap_gate();
         let mut outcome = None;
         let deadline = machine::monotonic_ns() + TIMEOUT_NS;
         let finished = self.done.wait_until_deadline(
