@@ -96,6 +96,12 @@ struct RunArgs {
     timeout: Option<u64>,
     #[command(flatten)]
     files: run::FileArgs,
+    /// Attach a raw disk image as a virtio disk (repeatable: vda, vdb, …).
+    #[arg(long, value_name = "IMAGE")]
+    disk: Vec<PathBuf>,
+    /// Attach a virtio NIC on QEMU user networking.
+    #[arg(long)]
+    net: bool,
     /// Set an environment variable for the app (repeatable): NAME=VALUE.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = run::parse_env)]
     env: Vec<String>,
@@ -249,6 +255,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             prepare(&workspace, &[arch])?;
             let image = cargo::build_image(&workspace, arch, a.release)?;
             let initrd = run::build_initrd(&workspace, arch, &a.files)?;
+            let machine = a
+                .machine
+                .clone()
+                .unwrap_or_else(|| qemu::default_machine(arch).to_string());
+            let devices = test_devices::run_args(arch, &machine, &a.disk, a.net)?;
             let vm = Vm {
                 arch,
                 machine: a.machine,
@@ -259,7 +270,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 cmdline: run::kernel_cmdline(&a.cmdline, &a.env)?,
                 interactive: true,
                 initrd,
-                devices: Vec::new(),
+                devices,
             };
             run::run(&vm, a.timeout.map(Duration::from_secs))
         }

@@ -45,6 +45,52 @@ fn expected_image() -> Vec<u8> {
     img
 }
 
+/// The virtio transport suffix QEMU's device names take on `machine`
+/// (`virtio-blk-pci`, `virtio-blk-device`), or `None` where Keel drives no
+/// virtio (ppc64). aarch64: the GICv2 machines get PCI (BARs placed by
+/// Keel, INTx via interrupt-map), the GICv3 ones MMIO, so both transports
+/// are tested there.
+pub fn transport(arch: Arch, machine: &str) -> Option<&'static str> {
+    match (arch, machine) {
+        (Arch::X86_64, "q35") => Some("pci"),
+        (Arch::Aarch64, m) if m.contains("gicv2") => Some("pci"),
+        (Arch::X86_64, _) | (Arch::Aarch64, _) => Some("device"),
+        (Arch::Ppc64, _) => None,
+    }
+}
+
+/// QEMU arguments for `cargo keel run --disk IMAGE… [--net]`: each image a
+/// raw virtio disk, and a virtio NIC on QEMU user networking.
+pub fn run_args(arch: Arch, machine: &str, disks: &[PathBuf], net: bool) -> Result<Vec<String>> {
+    if disks.is_empty() && !net {
+        return Ok(Vec::new());
+    }
+    let Some(transport) = transport(arch, machine) else {
+        anyhow::bail!("Keel has no virtio devices on {arch} yet");
+    };
+    let mut args = Vec::new();
+    for (i, disk) in disks.iter().enumerate() {
+        if !disk.is_file() {
+            anyhow::bail!("disk image {} is not a file", disk.display());
+        }
+        args.extend([
+            "-drive".to_string(),
+            format!("file={},format=raw,if=none,id=disk{i}", disk.display()),
+            "-device".into(),
+            format!("virtio-blk-{transport},drive=disk{i}"),
+        ]);
+    }
+    if net {
+        args.extend([
+            "-netdev".to_string(),
+            "user,id=net0".into(),
+            "-device".into(),
+            format!("virtio-net-{transport},netdev=net0"),
+        ]);
+    }
+    Ok(args)
+}
+
 /// QEMU arguments attaching the test devices to `machine`, with a fresh
 /// zeroed disk image at the returned path; `None` where Keel has no
 /// virtio transport (ppc64).
@@ -54,13 +100,8 @@ pub fn attach(
     machine: &str,
     smp: u32,
 ) -> Result<Option<(Vec<String>, PathBuf)>> {
-    // aarch64: the GICv2 machines get PCI (BARs placed by Keel, INTx via
-    // interrupt-map), the GICv3 ones MMIO, so both transports run there.
-    let transport = match (arch, machine) {
-        (Arch::X86_64, "q35") => "pci",
-        (Arch::Aarch64, m) if m.contains("gicv2") => "pci",
-        (Arch::X86_64, _) | (Arch::Aarch64, _) => "device",
-        (Arch::Ppc64, _) => return Ok(None),
+    let Some(transport) = transport(arch, machine) else {
+        return Ok(None);
     };
     let dir = workspace.join("target").join("keel").join("test-disks");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
