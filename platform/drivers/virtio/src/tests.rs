@@ -220,3 +220,40 @@ fn virtio_rng_delivers_bytes() -> TestResult {
     check!(a.iter().any(|&x| x != 0), "all zero");
     Ok(())
 }
+
+#[ktest]
+fn virtio_features_are_only_those_the_drivers_honour() -> TestResult {
+    use virtio_drivers::transport::DeviceType;
+    const VERSION_1: u64 = 1 << 32;
+    const EVENT_IDX: u64 = 1 << 29;
+    // virtio-net: CSUM, GUEST_CSUM, the TSO/UFO family, MRG_RXBUF,
+    // CTRL_VQ and MQ — none of which the driver implements.
+    const NET_UNHONOURED: u64 =
+        (1 << 0) | (1 << 1) | (0x7f << 7) | (1 << 15) | (1 << 17) | (1 << 22);
+    let all = crate::transport::negotiated();
+    if all.is_empty() {
+        skip!("no virtio device attached");
+    }
+    for (kind, offered, accepted) in all {
+        check!(
+            accepted & !offered == 0,
+            "{kind:?}: accepted {accepted:#x} beyond the offer {offered:#x}"
+        );
+        check!(
+            offered & VERSION_1 == accepted & VERSION_1,
+            "{kind:?}: VERSION_1 offered but refused"
+        );
+        check!(
+            accepted & EVENT_IDX == 0,
+            "{kind:?}: accepted RING_EVENT_IDX"
+        );
+        if kind == DeviceType::Network {
+            check!(
+                accepted & NET_UNHONOURED == 0,
+                "virtio-net accepted {:#x}",
+                accepted & NET_UNHONOURED
+            );
+        }
+    }
+    Ok(())
+}

@@ -28,6 +28,15 @@ use crate::hal::{KeelHal, premap};
 /// hang; without it the device simply notifies on every used buffer.
 const RING_EVENT_IDX: u64 = 1 << 29;
 
+/// Every feature negotiation so far: (device type, offered, accepted).
+static NEGOTIATED: keel_core::sync::SpinLock<alloc::vec::Vec<(DeviceType, u64, u64)>> =
+    keel_core::sync::SpinLock::new(alloc::vec::Vec::new());
+
+/// Every feature negotiation so far: (device type, offered, accepted).
+pub fn negotiated() -> alloc::vec::Vec<(DeviceType, u64, u64)> {
+    NEGOTIATED.lock().clone()
+}
+
 /// A transport whose feature offer Keel controls.
 #[derive(Debug)]
 pub struct Keel {
@@ -58,6 +67,9 @@ impl Transport for Keel {
     }
     fn write_driver_features(&mut self, driver_features: u64) {
         self.accepted = driver_features;
+        NEGOTIATED
+            .lock()
+            .push((self.inner.device_type(), self.offered, driver_features));
         self.inner.write_driver_features(driver_features);
     }
     fn max_queue_size(&mut self, queue: u16) -> u32 {
