@@ -340,10 +340,11 @@ fn boot_once(
 }
 
 /// Tests that must find the devices `test_devices::attach` gave the guest.
-const DEVICE_TESTS: [&str; 3] = [
+const DEVICE_TESTS: [&str; 4] = [
     crate::test_devices::DISK_TEST,
     "virtio_nic_arp_round_trip",
     "virtio_rng_delivers_bytes",
+    "virtio_features_are_only_those_the_drivers_honour",
 ];
 
 /// After a suite ran with the test devices attached: a device test that
