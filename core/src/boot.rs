@@ -28,7 +28,23 @@ pub fn run(boot: &'static BootInfo, options: BootOptions, hooks: PlatformHooks) 
     sched::idle_loop()
 }
 
+static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
+static SHUTDOWN_HOOKS: crate::sync::SpinLock<alloc::vec::Vec<fn()>> =
+    crate::sync::SpinLock::new(alloc::vec::Vec::new());
+
+/// The boot options (defaults until boot parsed them).
+pub fn options() -> &'static BootOptions {
+    OPTIONS.call_once(BootOptions::default)
+}
+
+/// Run `hook` on the way to power-off (e.g. commit filesystems), in
+/// registration order, before the exit marker is printed.
+pub fn on_shutdown(hook: fn()) {
+    SHUTDOWN_HOOKS.lock().push(hook);
+}
+
 fn main(options: BootOptions, machine: fn() -> String) {
+    let options = OPTIONS.call_once(|| options);
     let ready_us = machine::since_first_instruction_ns() / 1000;
     let machine_name = machine();
     let (_, total_frames) = frame::stats();
@@ -67,6 +83,10 @@ fn main(options: BootOptions, machine: fn() -> String) {
 
 /// Print the exit marker the host harness looks for, then power off.
 pub fn shutdown(status: u8) -> ! {
+    let hooks = core::mem::take(&mut *SHUTDOWN_HOOKS.lock());
+    for hook in hooks {
+        hook();
+    }
     kprintln!("keel: exit status {status}");
     machine::power_off(ExitStatus::Code(status))
 }

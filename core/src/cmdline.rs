@@ -15,13 +15,58 @@ pub struct BootOptions {
     /// `keel.tsc_khz=N`: the x86 TSC rate when the hypervisor does not
     /// report it (QEMU TCG), saving the boot-time calibration.
     pub tsc_khz: Option<u64>,
+    /// `keel.root=`: where the root filesystem comes from.
+    pub root: RootChoice,
     /// App argv: every word after `--`.
     pub app_args: Vec<String>,
     /// Problems found, one human-readable line each.
     pub problems: Vec<String>,
 }
 
-const KNOWN: &[&str] = &["keel.test", "keel.test.after", "keel.tsc_khz"];
+/// Where the root filesystem comes from.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum RootChoice {
+    /// The first disk holding a ZFS pool, else a ramfs (the default).
+    #[default]
+    Auto,
+    /// A ramfs filled from the initial ramdisk, even if a disk has a pool.
+    Ram,
+    /// The pool on this disk (`vda`, `vdb`, …), optionally read-only.
+    Disk {
+        /// Disk name.
+        name: String,
+        /// Mount it read-only.
+        read_only: bool,
+    },
+}
+
+impl RootChoice {
+    /// Parse `auto`, `ram`, `vdX` or `vdX:ro`.
+    pub fn parse(v: &str) -> Option<Self> {
+        let (name, read_only) = match v.split_once(':') {
+            Some((n, "ro")) => (n, true),
+            Some((n, "rw")) => (n, false),
+            Some(_) => return None,
+            None => (v, false),
+        };
+        match name {
+            "auto" if !read_only => Some(Self::Auto),
+            "ram" if !read_only => Some(Self::Ram),
+            n if n.len() > 2
+                && n.starts_with("vd")
+                && n[2..].bytes().all(|b| b.is_ascii_lowercase()) =>
+            {
+                Some(Self::Disk {
+                    name: n.into(),
+                    read_only,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+const KNOWN: &[&str] = &["keel.test", "keel.test.after", "keel.tsc_khz", "keel.root"];
 
 /// Split on whitespace, keeping double-quoted stretches together.
 pub fn split_words(line: &str) -> Vec<String> {
@@ -76,6 +121,12 @@ pub fn parse(line: &str) -> BootOptions {
                     "keel.tsc_khz={v} is not a TSC rate in kHz (1000..=100000000); calibrating instead"
                 )),
             },
+            ("keel.root", Some(v)) if !v.is_empty() => match RootChoice::parse(v) {
+                Some(r) => opts.root = r,
+                None => opts.problems.push(alloc::format!(
+                    "keel.root={v} is not auto, ram, or a disk like vda or vda:ro; using auto"
+                )),
+            },
             (k, None) | (k, Some("")) if KNOWN.contains(&k) => opts
                 .problems
                 .push(alloc::format!("boot option {k} needs a value ({k}=...)")),
@@ -119,6 +170,29 @@ mod tests {
         let o = parse("keel.tsc_khz=fast keel.tsc_khz=0");
         assert_eq!(o.tsc_khz, None);
         assert_eq!(o.problems.len(), 2);
+    }
+
+    #[test]
+    fn root_choices_parse_and_bad_ones_fall_back_to_auto() {
+        assert_eq!(parse("").root, RootChoice::Auto);
+        assert_eq!(parse("keel.root=ram").root, RootChoice::Ram);
+        assert_eq!(
+            parse("keel.root=vdb:ro").root,
+            RootChoice::Disk {
+                name: "vdb".into(),
+                read_only: true
+            }
+        );
+        for bad in [
+            "keel.root=sda",
+            "keel.root=vda:rx",
+            "keel.root=ram:ro",
+            "keel.root=vd",
+        ] {
+            let o = parse(bad);
+            assert_eq!(o.root, RootChoice::Auto, "{bad}");
+            assert_eq!(o.problems.len(), 1, "{bad}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod node;
 pub mod ramfs;
 pub mod synth;
 mod vfs;
+pub mod zfs;
 
 pub use error::{FsError, FsResult};
 pub use file::{FileLike, InodeFile, OpenFlags, PollEvents, PollWaiter, Readiness, Whence};

@@ -22,6 +22,11 @@ pub const MAX_FILE_SIZE: u64 = 1 << 44;
 
 static NEXT_DEV: AtomicU64 = AtomicU64::new(0x10);
 
+/// A device number (st_dev) no other mounted filesystem has.
+pub(crate) fn new_device_id() -> u64 {
+    NEXT_DEV.fetch_add(1, Ordering::Relaxed)
+}
+
 /// One ramfs instance (a device number and an inode counter).
 pub struct RamFs {
     dev: u64,
@@ -32,7 +37,7 @@ impl RamFs {
     /// A new empty filesystem; returns its root directory.
     pub fn new_root() -> Arc<RamDir> {
         let fs = Arc::new(RamFs {
-            dev: NEXT_DEV.fetch_add(1, Ordering::Relaxed),
+            dev: new_device_id(),
             next_ino: AtomicU64::new(2),
         });
         RamDir::new(fs, 1, 0o755)

@@ -49,6 +49,7 @@ struct Mount {
 /// The namespace.
 pub struct Vfs {
     root: Arc<dyn Inode>,
+    root_fs_name: &'static str,
     mounts: SpinLock<Vec<Mount>>,
 }
 
@@ -75,9 +76,10 @@ pub fn join(base: &str, path: &str) -> String {
 
 impl Vfs {
     /// A namespace whose root is `root`.
-    pub fn new(root: Arc<dyn Inode>) -> Self {
+    pub fn new(root: Arc<dyn Inode>, root_fs_name: &'static str) -> Self {
         Self {
             root,
+            root_fs_name,
             mounts: SpinLock::new(Vec::new()),
         }
     }
@@ -112,7 +114,7 @@ impl Vfs {
 
     /// (mount point, filesystem name) of every mount, root first.
     pub fn mount_list(&self) -> Vec<(String, &'static str)> {
-        let mut list = alloc::vec![("/".to_string(), "ramfs")];
+        let mut list = alloc::vec![("/".to_string(), self.root_fs_name)];
         list.extend(
             self.mounts
                 .lock()

@@ -21,7 +21,8 @@ use keel_zfs::write::{CreateOptions, NewKind, PoolWriter};
 use keel_zfs::{BlockDevice, DeviceError};
 
 use crate::arch::Arch;
-use spec::{ImageSpec, PlannedKind};
+use crate::libs;
+use spec::{ImageSpec, PlannedKind, Source};
 
 /// Commit a transaction group whenever this much file data is pending.
 const TXG_DIRTY_LIMIT: u64 = 64 << 20;
@@ -62,6 +63,14 @@ pub struct ImageArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Raw)]
     pub format: Format,
+    /// Add the dynamic linker and libraries every added program needs
+    /// (automatic for dynamically linked programs).
+    #[arg(long)]
+    pub libs: bool,
+    /// Where to find libraries: a folder laid out like the guest's root
+    /// [default: / for programs of the host's arch].
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
 }
 
 /// Parse `512M`, `4G`, `1T` or a byte count.
@@ -199,11 +208,7 @@ fn elf_machine(path: &Path) -> Option<u16> {
 }
 
 fn arch_machine(arch: Arch) -> u16 {
-    match arch {
-        Arch::X86_64 => 62,
-        Arch::Aarch64 => 183,
-        Arch::Ppc64 => 21,
-    }
+    arch.elf_machine()
 }
 
 fn zfs_error(what: impl std::fmt::Display, e: keel_zfs::Error) -> anyhow::Error {
@@ -515,7 +520,59 @@ pub fn spec_from_args(args: &ImageArgs) -> Result<ImageSpec> {
             "nothing to put in the image: pass --add HOST:GUEST, --add-dir HOST:GUEST or --manifest FILE"
         );
     }
+    add_libraries(&mut spec, args)?;
     Ok(spec)
+}
+
+/// Add what every dynamically linked program given with `--add` needs
+/// (every ELF program with `--libs`), resolved the way `cargo keel run`
+/// resolves them. Paths the spec already has are left as given.
+fn add_libraries(spec: &mut ImageSpec, args: &ImageArgs) -> Result<()> {
+    let arch = args.arch.or_else(Arch::host).unwrap_or(Arch::X86_64);
+    let mut programs = Vec::new();
+    for e in &spec.entries {
+        if let Source::File(host) = &e.source
+            && elf_machine(host).is_some()
+        {
+            let data =
+                std::fs::read(host).with_context(|| format!("cannot read {}", host.display()))?;
+            if let Ok(Some(d)) = libs::inspect(&data)
+                && d.machine == arch.elf_machine()
+                && (args.libs || d.interpreter.is_some())
+            {
+                programs.push((host.clone(), e.guest.clone()));
+            }
+        }
+    }
+    if programs.is_empty() {
+        if args.sysroot.is_some() {
+            bail!("--sysroot applies to dynamically linked programs added with --add; none were");
+        }
+        return Ok(());
+    }
+    let sysroot = libs::choose_sysroot(args.sysroot.as_deref(), arch, &programs[0].0)?;
+    let mut present: std::collections::BTreeSet<String> =
+        spec.entries.iter().map(|e| e.guest.clone()).collect();
+    for (host, guest) in programs {
+        let mut added = Vec::new();
+        for (lib_host, lib_guest) in libs::libraries_of(&sysroot, arch, &host, &guest)? {
+            if present.insert(lib_guest.clone()) {
+                spec.push(spec::Entry {
+                    guest: lib_guest.clone(),
+                    source: Source::File(lib_host),
+                    mode: None,
+                    uid: None,
+                    gid: None,
+                    origin: format!("library of {guest}"),
+                });
+                added.push(lib_guest);
+            }
+        }
+        if !added.is_empty() {
+            eprintln!("cargo keel: {guest} needs {}", added.join(", "));
+        }
+    }
+    Ok(())
 }
 
 /// `cargo keel image`.
@@ -561,6 +618,48 @@ mod tests {
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("M").is_err());
     }
+
+    fn args(add: &[&str]) -> ImageArgs {
+        ImageArgs {
+            arch: Arch::host(),
+            output: PathBuf::from("unused.img"),
+            size: None,
+            add: add.iter().map(|s| s.to_string()).collect(),
+            add_dir: Vec::new(),
+            manifest: Vec::new(),
+            format: Format::Raw,
+            libs: false,
+            sysroot: None,
+        }
+    }
+
+    #[test]
+    fn dynamic_programs_bring_their_dynamic_linker_and_libraries() {
+        let program = std::env::current_exe().unwrap();
+        let data = std::fs::read(&program).unwrap();
+        let Ok(Some(facts)) = libs::inspect(&data) else {
+            return;
+        };
+        let Some(interp) = facts.interpreter else {
+            return; // a static test binary: nothing to resolve
+        };
+        let spec = spec_from_args(&args(&[&format!("{}:/bin/app", program.display())])).unwrap();
+        let guests: Vec<&str> = spec.entries.iter().map(|e| e.guest.as_str()).collect();
+        assert!(guests.contains(&"/bin/app"));
+        assert!(guests.contains(&interp.as_str()), "{guests:?}");
+        assert!(guests.iter().any(|g| g.contains("libc.so")), "{guests:?}");
+    }
+
+    #[test]
+    fn a_sysroot_without_dynamic_programs_is_an_error() {
+        let mut a = args(&[concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/Cargo.toml:/Cargo.toml"
+        )]);
+        a.sysroot = Some(PathBuf::from("/"));
+        let e = spec_from_args(&a).unwrap_err().to_string();
+        assert!(e.contains("--sysroot"), "{e}");
+    }
 }
 
 #[cfg(test)]
@@ -600,6 +699,8 @@ mod build_tests {
             add_dir: vec![format!("{}:/app", tree.display())],
             manifest: vec![manifest],
             format: Format::Raw,
+            libs: false,
+            sysroot: None,
         };
         let spec = spec_from_args(&args).unwrap();
         let options = BuildOptions {

@@ -160,18 +160,31 @@ fn default_dirs(arch: Arch) -> Vec<String> {
     ]
 }
 
-/// Add `host` as `guest` together with its dynamic linker and every
-/// library it needs (transitively), found in `sysroot`. Returns the guest
-/// paths added for libraries.
-pub fn add_with_libraries(
-    initrd: &mut Initrd,
+/// The sysroot to resolve libraries of `program` (dynamically linked for
+/// `arch`) in: `given`, or the host's `/` for programs of the host's arch.
+pub fn choose_sysroot(given: Option<&Path>, arch: Arch, program: &Path) -> Result<Sysroot> {
+    match (given, Arch::host() == Some(arch)) {
+        (Some(dir), _) => Sysroot::new(dir),
+        (None, true) => Sysroot::new(Path::new("/")),
+        (None, false) => bail!(
+            "{} is dynamically linked for {arch}: pass --sysroot DIR with its libraries (for example /usr/{} from Debian's cross compiler, or a folder of extracted Debian {} packages)",
+            program.display(),
+            arch.linux_triplet(),
+            arch.debian_arch()
+        ),
+    }
+}
+
+/// The dynamic linker and every library `host` (to live at guest path
+/// `guest`) needs, transitively, found in `sysroot`: (host file, guest
+/// path) pairs, each once, in discovery order.
+pub fn libraries_of(
     sysroot: &Sysroot,
     arch: Arch,
     host: &Path,
     guest: &str,
-) -> Result<Vec<String>> {
-    initrd.add_file(host, guest)?;
-    let mut added = Vec::new();
+) -> Result<Vec<(PathBuf, String)>> {
+    let mut found_all = Vec::new();
     let mut queue = vec![(host.to_path_buf(), guest.to_string())];
     let mut done: BTreeSet<String> = BTreeSet::new();
     while let Some((file, as_guest)) = queue.pop() {
@@ -228,12 +241,28 @@ pub fn add_with_libraries(
                     sysroot.root.display()
                 )
             })?;
-            initrd.add_file(&host_file, &g)?;
-            added.push(g.clone());
+            found_all.push((host_file.clone(), g.clone()));
             queue.push((host_file, g));
         }
     }
-    Ok(added)
+    Ok(found_all)
+}
+
+/// Add `host` as `guest` to `initrd` together with its dynamic linker and
+/// every library it needs. Returns the guest paths added for libraries.
+pub fn add_with_libraries(
+    initrd: &mut Initrd,
+    sysroot: &Sysroot,
+    arch: Arch,
+    host: &Path,
+    guest: &str,
+) -> Result<Vec<String>> {
+    initrd.add_file(host, guest)?;
+    let libraries = libraries_of(sysroot, arch, host, guest)?;
+    for (host_file, g) in &libraries {
+        initrd.add_file(host_file, g)?;
+    }
+    Ok(libraries.into_iter().map(|(_, g)| g).collect())
 }
 
 #[cfg(test)]

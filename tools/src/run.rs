@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::arch::{Arch, GuestExit};
 use crate::initrd::Initrd;
-use crate::libs::{self, Sysroot};
+use crate::libs;
 use crate::protocol::{self, Line};
 use crate::qemu::{Next, Session, Vm};
 use crate::symbols::Symbols;
@@ -134,17 +134,7 @@ pub fn build_initrd(workspace: &Path, arch: Arch, files: &FileArgs) -> Result<Op
         }
     }
     if !dynamic.is_empty() {
-        let root = match (&files.sysroot, Arch::host() == Some(arch)) {
-            (Some(dir), _) => dir.clone(),
-            (None, true) => PathBuf::from("/"),
-            (None, false) => bail!(
-                "{} is dynamically linked for {arch}: pass --sysroot DIR with its libraries (for example /usr/{} from Debian's cross compiler, or a folder of extracted Debian {} packages)",
-                dynamic[0].0.display(),
-                arch.linux_triplet(),
-                arch.debian_arch()
-            ),
-        };
-        let sysroot = Sysroot::new(&root)?;
+        let sysroot = libs::choose_sysroot(files.sysroot.as_deref(), arch, &dynamic[0].0)?;
         for (host, guest) in &dynamic {
             let added = libs::add_with_libraries(&mut initrd, &sysroot, arch, host, guest)?;
             if !added.is_empty() {

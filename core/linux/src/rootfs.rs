@@ -1,12 +1,16 @@
-//! The root filesystem until ZFS: a ramfs filled from the initial ramdisk,
-//! the mount points runtimes expect, and default /etc files for whatever
-//! the ramdisk did not bring.
+//! The root filesystem: the ZFS pool on a disk (by default the first disk
+//! holding one) or a ramfs, then the initial ramdisk's files on top, the
+//! mount points runtimes expect, a ramfs on /tmp when the root is a pool,
+//! and default /etc files for whatever neither brought.
 
 use alloc::string::String;
 use alloc::sync::Arc;
 
+use keel_core::cmdline::RootChoice;
 use keel_core::kprintln;
+use keel_fs::block;
 use keel_fs::ramfs::RamFs;
+use keel_fs::zfs::ZfsFs;
 use keel_fs::{FileType, FsError, Inode, Vfs, cpio, devfs};
 
 use crate::procfs;
@@ -43,9 +47,77 @@ fn dir_at(root: &Arc<dyn Inode>, name: &str, mode: u32) -> Result<Arc<dyn Inode>
     }
 }
 
-/// Build the namespace: ramfs root, ramdisk contents, /dev, /proc, /sys.
+/// How often changes to a pool root are committed when nothing asks.
+const SYNC_INTERVAL_MS: u64 = 5_000;
+
+/// The pool on disk `index` as the root, or why not.
+fn mount_pool(index: usize, read_only: bool) -> Result<Arc<dyn Inode>, String> {
+    let name = block::disk_name(index);
+    let disk = block::disk(index).ok_or_else(|| alloc::format!("there is no disk {name}"))?;
+    let t = keel_core::time::monotonic_ns();
+    let (fs, info) = ZfsFs::mount(disk.clone(), read_only)
+        .map_err(|e| alloc::format!("{name} ({}): no usable ZFS pool: {e}", disk.description()))?;
+    let root = fs
+        .root()
+        .map_err(|e| alloc::format!("{name}: errno {}", e.errno()))?;
+    kprintln!(
+        "keel: root: ZFS pool '{}' (version {}) on {name}, {}, mounted in {} us",
+        info.pool,
+        info.version,
+        match &info.read_only {
+            None => String::from("read-write"),
+            Some(why) => alloc::format!("read-only: {why}"),
+        },
+        (keel_core::time::monotonic_ns() - t) / 1000
+    );
+    if info.read_only.is_none() {
+        keel_core::boot::on_shutdown(sync_pools);
+        keel_core::sched::spawn("zfs-sync", || {
+            loop {
+                keel_core::time::sleep_ms(SYNC_INTERVAL_MS);
+                sync_pools();
+            }
+        });
+    }
+    Ok(root)
+}
+
+fn sync_pools() {
+    if let Err(e) = keel_fs::zfs::sync_all() {
+        kprintln!("keel: committing the root pool failed: errno {}", e.errno());
+    }
+}
+
+/// The root the boot options ask for: (inode, filesystem name).
+fn choose_root() -> Result<(Arc<dyn Inode>, &'static str), String> {
+    match &keel_core::boot::options().root {
+        RootChoice::Ram => Ok((RamFs::new_root(), "ramfs")),
+        RootChoice::Disk { name, read_only } => {
+            let index = (0..block::disks().len())
+                .find(|&i| block::disk_name(i) == *name)
+                .ok_or_else(|| {
+                    alloc::format!(
+                        "keel.root={name}: there is no such disk ({} found)",
+                        block::disks().len()
+                    )
+                })?;
+            Ok((mount_pool(index, *read_only)?, "zfs"))
+        }
+        RootChoice::Auto => {
+            for index in 0..block::disks().len() {
+                match mount_pool(index, false) {
+                    Ok(root) => return Ok((root, "zfs")),
+                    Err(e) => kprintln!("keel: {e}; not the root"),
+                }
+            }
+            Ok((RamFs::new_root(), "ramfs"))
+        }
+    }
+}
+
+/// Build the namespace: the root, ramdisk contents, /dev, /proc, /sys.
 pub fn build() -> Result<Arc<Vfs>, String> {
-    let root: Arc<dyn Inode> = RamFs::new_root();
+    let (root, root_fs_name) = choose_root()?;
     if let Some(archive) = keel_core::memory::initrd() {
         let t = keel_core::time::monotonic_ns();
         let n = cpio::unpack(archive, &root)
@@ -81,7 +153,17 @@ pub fn build() -> Result<Arc<Vfs>, String> {
         f.write_at(0, content.as_bytes())
             .map_err(|e| fail(name, e))?;
     }
-    let vfs = Arc::new(Vfs::new(root));
+    let vfs = Arc::new(Vfs::new(root, root_fs_name));
+    if root_fs_name != "ramfs" {
+        let tmp = RamFs::new_root();
+        tmp.setattr(keel_fs::SetAttr {
+            mode: Some(0o1777),
+            ..Default::default()
+        })
+        .map_err(|e| fail("/tmp", e))?;
+        vfs.mount("/tmp", tmp, "tmpfs")
+            .map_err(|e| fail("the /tmp mount", e))?;
+    }
     vfs.mount("/dev", devfs::new(), "devtmpfs")
         .map_err(|e| fail("the /dev mount", e))?;
     vfs.mount("/proc", procfs::proc_root(), "proc")

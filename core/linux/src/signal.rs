@@ -414,6 +414,9 @@ pub fn app_fault(fault: &AppFault<'_>, frame: &mut AppFrame) {
         (FaultKind::PageFault { address, .. }, Some(FaultError::PastEndOfFile)) => {
             (SIGBUS, 2, address.0 as u64)
         }
+        (FaultKind::PageFault { address, .. }, Some(FaultError::Io)) => {
+            (SIGBUS, 3, address.0 as u64)
+        }
         (FaultKind::PageFault { address, .. }, Some(FaultError::Protection)) => {
             (SIGSEGV, 2, address.0 as u64)
         }

@@ -34,6 +34,8 @@ pub enum PageError {
     PastEnd,
     /// No memory for it.
     NoMemory,
+    /// The object's storage failed to deliver it (the app gets SIGBUS).
+    Io,
 }
 
 /// Something whose pages can be mapped: a file's contents.
@@ -109,6 +111,8 @@ pub enum FaultError {
     Protection,
     /// Past the end of the mapped file (SIGBUS).
     PastEndOfFile,
+    /// The mapped file's storage failed (SIGBUS, BUS_OBJERR).
+    Io,
     /// Out of memory.
     NoMemory,
 }
@@ -342,6 +346,7 @@ impl AddressSpace {
             Some((object, index)) => Some(object.frame(index).map_err(|e| match e {
                 PageError::PastEnd => FaultError::PastEndOfFile,
                 PageError::NoMemory => FaultError::NoMemory,
+                PageError::Io => FaultError::Io,
             })?),
             None => None,
         };

@@ -11,7 +11,7 @@
 //! pointer. The link storage is abstracted as [`LinkStore`], so the whole
 //! algorithm is tested on the host against a map instead of real memory.
 
-use keel_hal::PhysAddr;
+use keel_hal::{PhysAddr, machine};
 
 use super::PAGE_SIZE;
 use crate::sync::SpinLock;
@@ -344,6 +344,29 @@ pub fn init(ranges: &super::map::Ranges) {
         buddy.add_range(s, e);
     }
     *FRAMES.lock() = Some(buddy);
+}
+
+/// Build the allocator over `bytes` of memory taken from the heap, once
+/// per process: for host unit tests, where there is no RAM map and
+/// addresses are their own physical addresses (the host machine's direct
+/// map starts at 0). Later calls do nothing.
+pub fn init_from_heap(bytes: usize) {
+    static DONE: spin::Once<()> = spin::Once::new();
+    DONE.call_once(|| {
+        assert_eq!(
+            machine::phys_map_base(),
+            0,
+            "only where addresses are physical addresses"
+        );
+        let memory: &'static mut [u8] = alloc::vec![0u8; bytes + PAGE_SIZE].leak();
+        let start = memory.as_ptr() as u64;
+        let region = keel_hal::boot::MemoryRegion {
+            start: PhysAddr(start),
+            len: memory.len() as u64,
+            kind: keel_hal::boot::MemoryKind::Usable,
+        };
+        init(&super::map::usable_ranges(&[region]));
+    });
 }
 
 /// Allocate 2^order contiguous frames (contents undefined).

@@ -333,7 +333,8 @@ pub fn fsync(c: &mut Call<'_>) -> SysResult {
     Ok(0)
 }
 
-/// sync(2): flush every open file's filesystem.
+/// sync(2): flush every open file's filesystem and commit every pool
+/// (closed files' changes included).
 pub fn sync(_c: &mut Call<'_>) -> SysResult {
     let open: Vec<Fd> = process::get()
         .fds
@@ -345,6 +346,7 @@ pub fn sync(_c: &mut Call<'_>) -> SysResult {
     for f in open {
         let _ = f.file.sync();
     }
+    let _ = keel_fs::zfs::sync_all();
     Ok(0)
 }
 
