@@ -96,8 +96,9 @@ struct RunArgs {
     timeout: Option<u64>,
     #[command(flatten)]
     files: run::FileArgs,
-    /// Attach a raw disk image as a virtio disk (repeatable: vda, vdb, …).
-    #[arg(long, value_name = "IMAGE")]
+    /// Attach a raw disk image as a virtio disk (repeatable: vda, vdb, …);
+    /// a ZFS pool image (`cargo keel image`) on one becomes the root.
+    #[arg(long, visible_alias = "image", value_name = "IMAGE")]
     disk: Vec<PathBuf>,
     /// Attach a virtio NIC on QEMU user networking.
     #[arg(long)]
