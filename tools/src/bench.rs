@@ -73,6 +73,7 @@ pub fn boot_bench(workspace: &Path, opts: &BootBench) -> Result<()> {
         cmdline: String::new(),
         interactive: false,
         initrd: None,
+        devices: Vec::new(),
     };
     let (keel_vm, empty_vm) = (vm(&image), vm(&empty));
     let (mut ready, mut keel_wall, mut empty_wall) = (Vec::new(), Vec::new(), Vec::new());

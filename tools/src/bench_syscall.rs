@@ -125,6 +125,7 @@ pub fn run(workspace: &Path, opts: &SyscallBench) -> Result<()> {
         cmdline: format!("-- /bench {PROGRAM_ARGS}"),
         interactive: false,
         initrd: Some(keel_initrd),
+        devices: Vec::new(),
     };
     let (mut keel, mut lin) = (BTreeMap::new(), BTreeMap::new());
     let (mut keel_kernel, mut linux_kernel) = (String::new(), String::new());

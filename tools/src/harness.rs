@@ -40,6 +40,9 @@ pub struct Tally {
     pub failures: Vec<String>,
     /// Print nothing per test (the self-check's deliberate failures).
     pub quiet: bool,
+    /// Verdict per reported test (`label name` -> passed/skipped/failed),
+    /// for checks the host makes after a guest ran.
+    pub outcomes: std::collections::BTreeMap<String, &'static str>,
 }
 
 impl Tally {
@@ -237,6 +240,12 @@ fn boot_once(
                         if !seen.insert(key.clone()) {
                             continue; // reported in an earlier boot of this configuration
                         }
+                        let verdict = match &outcome {
+                            Outcome::Passed(_) => "passed",
+                            Outcome::Skipped(_) => "skipped",
+                            Outcome::Failed(_) => "failed",
+                        };
+                        tally.outcomes.insert(key.clone(), verdict);
                         match outcome {
                             Outcome::Passed(ms) => {
                                 tally.pass();
@@ -340,6 +349,50 @@ fn boot_once(
     }
 }
 
+/// Tests that must find the devices `test_devices::attach` gave the guest.
+const DEVICE_TESTS: [&str; 4] = [
+    crate::test_devices::DISK_TEST,
+    "virtio_nic_arp_round_trip",
+    "virtio_rng_delivers_bytes",
+    "virtio_features_are_only_those_the_drivers_honour",
+];
+
+/// After a suite ran with the test devices attached: a device test that
+/// skipped (device not found) fails, and when the disk round trip passed
+/// the image must hold exactly its bytes, read back from the host.
+pub fn check_test_devices(label: &str, image: &Path, tally: &mut Tally) -> Result<()> {
+    for test in DEVICE_TESTS {
+        let verdict = tally
+            .outcomes
+            .iter()
+            .find(|(k, _)| k.starts_with(label) && k.ends_with(test))
+            .map(|(_, v)| *v);
+        match verdict {
+            Some("skipped") => {
+                tally.say(format!(
+                    "test {label} {test} ... FAILED: the harness attached the device but the guest did not find it"
+                ));
+                tally.fail(format!("{label} {test}: device not found"));
+            }
+            Some("passed") if test == crate::test_devices::DISK_TEST => {
+                let what = format!("{label} host check of the disk image");
+                match crate::test_devices::check_disk(image)? {
+                    None => {
+                        tally.pass();
+                        tally.say(format!("test {what} ... ok"));
+                    }
+                    Some(why) => {
+                        tally.say(format!("test {what} ... FAILED: {why}"));
+                        tally.fail(format!("{what}: {why}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Check the harness itself: run the deliberately broken probe tests and
 /// require exactly the verdicts they deserve (a panic and a hang reported as
 /// failures, and the test after them still run). Returns why it failed.
@@ -406,5 +459,6 @@ pub fn suite_vm(arch: Arch, machine: &str, smp: u32, image: &Path) -> Vm {
         cmdline: String::new(),
         interactive: false,
         initrd: None,
+        devices: Vec::new(),
     }
 }

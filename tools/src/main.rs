@@ -21,6 +21,7 @@ mod referees;
 mod run;
 mod setup;
 mod symbols;
+mod test_devices;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -95,6 +96,13 @@ struct RunArgs {
     timeout: Option<u64>,
     #[command(flatten)]
     files: run::FileArgs,
+    /// Attach a raw disk image as a virtio disk (repeatable: vda, vdb, …);
+    /// a ZFS pool image (`cargo keel image`) on one becomes the root.
+    #[arg(long, visible_alias = "image", value_name = "IMAGE")]
+    disk: Vec<PathBuf>,
+    /// Attach a virtio NIC on QEMU user networking.
+    #[arg(long)]
+    net: bool,
     /// Set an environment variable for the app (repeatable): NAME=VALUE.
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = run::parse_env)]
     env: Vec<String>,
@@ -248,6 +256,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             prepare(&workspace, &[arch])?;
             let image = cargo::build_image(&workspace, arch, a.release)?;
             let initrd = run::build_initrd(&workspace, arch, &a.files)?;
+            let machine = a
+                .machine
+                .clone()
+                .unwrap_or_else(|| qemu::default_machine(arch).to_string());
+            let devices = test_devices::run_args(arch, &machine, &a.disk, a.net)?;
             let vm = Vm {
                 arch,
                 machine: a.machine,
@@ -258,6 +271,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 cmdline: run::kernel_cmdline(&a.cmdline, &a.env)?,
                 interactive: true,
                 initrd,
+                devices,
             };
             run::run(&vm, a.timeout.map(Duration::from_secs))
         }
@@ -389,8 +403,15 @@ fn test(workspace: &Path, a: TestArgs) -> Result<i32> {
             {
                 continue;
             }
-            let vm = harness::suite_vm(arch, machine, smp, &image);
+            let mut vm = harness::suite_vm(arch, machine, smp, &image);
+            let disk = test_devices::attach(workspace, arch, machine, smp)?;
+            if let Some((args, _)) = &disk {
+                vm.devices = args.clone();
+            }
             harness::run_guest_suite(&vm, &filter, &symbols, a.verbose, &mut tally)?;
+            if let Some((_, image)) = disk {
+                harness::check_test_devices(&vm.label(), &image, &mut tally)?;
+            }
         }
         let (machine, smp) = linux_suite::configuration(arch);
         if a.smp.is_none_or(|s| s == smp) && a.machine.as_deref().is_none_or(|m| m == machine) {

@@ -1,7 +1,8 @@
 //! What ACPI tells this platform: CPUs and I/O APICs (MADT), power-off
 //! registers and the RTC century register (FADT, DSDT `\_S5`), and the PCI
-//! ECAM window (MCFG). Missing or broken tables are reported and worked
-//! around (one CPU, no interrupt routing), never fatal.
+//! ECAM window (MCFG), and the virtio-mmio devices QEMU microvm lists in
+//! its DSDT. Missing or broken tables are reported and worked around (one
+//! CPU, no interrupt routing), never fatal.
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
@@ -13,6 +14,7 @@ use keel_arch_x86_64::layout::PHYS_MAP_BASE;
 use keel_core::kprintln;
 use keel_hal::{BootInfo, Firmware};
 
+use crate::devices::MmioSlot;
 use crate::power::PowerOff;
 
 /// Maps ACPI tables through the direct map (they sit in low memory).
@@ -47,6 +49,8 @@ pub struct Findings {
     pub hardware_reduced: bool,
     /// PCI ECAM base and last bus.
     pub ecam: Option<(u64, u8)>,
+    /// virtio-mmio devices the DSDT describes.
+    pub virtio_mmio: Vec<MmioSlot>,
 }
 
 /// Read the tables the RSDP leads to.
@@ -75,6 +79,19 @@ pub fn discover(boot: &BootInfo) -> Findings {
         found.century_register = fadt.century;
         found.hardware_reduced = { fadt.flags }.system_is_hw_reduced_acpi();
         found.power = crate::power::from_fadt(&fadt, dsdt_bytes(&tables));
+    }
+    for dev in virtio_mmio_in_dsdt(dsdt_bytes(&tables)) {
+        // The IOAPIC must know how each line is wired (microvm: level,
+        // active high, on the second IOAPIC's GSIs, which Keel would
+        // otherwise take for PCI-style active-low lines). Not an ISA
+        // line: 255 never matches an ISA IRQ number.
+        found.overrides.push(IsaOverride {
+            isa_irq: u8::MAX,
+            gsi: dev.slot.irq,
+            active_low: dev.active_low,
+            level: dev.level,
+        });
+        found.virtio_mmio.push(dev.slot);
     }
     if let Ok(mcfg) = tables.find_table::<acpi::mcfg::Mcfg>()
         && let Some(e) = mcfg.entries().iter().find(|e| e.pci_segment_group == 0)
@@ -127,4 +144,57 @@ fn dsdt_bytes(tables: &AcpiTables<DirectMap>) -> &'static [u8] {
         },
         Err(_) => &[],
     }
+}
+
+/// A virtio-mmio device as an ACPI `_CRS` describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcpiVirtio {
+    /// Window and interrupt.
+    pub slot: MmioSlot,
+    /// Level-triggered (else edge).
+    pub level: bool,
+    /// Active low (else high).
+    pub active_low: bool,
+}
+
+/// The virtio-mmio devices (`_HID "LNRO0005"`) in a DSDT. Not an AML
+/// interpreter: QEMU writes each one as a `Name(_CRS, ResourceTemplate)`
+/// holding a Memory32Fixed and an extended Interrupt descriptor, which is
+/// what this looks for between one `LNRO0005` and the next. Anything else
+/// is skipped, so a table from elsewhere yields no devices, never garbage
+/// read past the end.
+pub fn virtio_mmio_in_dsdt(aml: &[u8]) -> Vec<AcpiVirtio> {
+    const HID: &[u8] = b"LNRO0005";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let mut found = Vec::new();
+    let mut rest = aml;
+    while let Some(at) = find(rest, HID) {
+        rest = &rest[at + HID.len()..];
+        let body = match find(rest, HID) {
+            Some(next) => &rest[..next],
+            None => rest,
+        };
+        // Memory32Fixed: 0x86, length 9, then RW flag, base, size.
+        let Some(m) = find(body, &[0x86, 0x09, 0x00]) else {
+            continue;
+        };
+        // Extended Interrupt right after: 0x89, length, flags, count, GSIs.
+        let (Some(mem), Some(irq)) = (body.get(m..m + 12), body.get(m + 12..m + 21)) else {
+            continue;
+        };
+        if irq[0] != 0x89 || irq[3] & 1 == 0 || irq[4] == 0 {
+            continue;
+        }
+        found.push(AcpiVirtio {
+            slot: MmioSlot {
+                base: u64::from(le32(&mem[4..8])),
+                size: u64::from(le32(&mem[8..12])),
+                irq: le32(&irq[5..9]),
+            },
+            level: irq[3] & 2 == 0,
+            active_low: irq[3] & 4 != 0,
+        });
+    }
+    found
 }

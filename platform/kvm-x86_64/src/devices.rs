@@ -1,6 +1,7 @@
 //! Device discovery: PCI functions (through legacy configuration ports),
 //! virtio-mmio slots (named on the command line by QEMU microvm), and the
-//! CMOS clock. Drivers bind to what is found here.
+//! CMOS clock. Drivers bind to what is found here: virtio devices on
+//! either transport, with legacy interrupt lines through the IOAPIC.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -9,10 +10,13 @@ use keel_arch_x86_64::io::{inb, inl, outb, outl};
 use keel_core::kprintln;
 use keel_driver_cmos_rtc::CmosRegisters;
 use keel_driver_pci::{Bdf, ConfigSpace, Function};
+use keel_hal::IrqLine;
 
 static CENTURY: AtomicU8 = AtomicU8::new(0);
 static HARDWARE_REDUCED: AtomicBool = AtomicBool::new(false);
 static PCI: spin::Once<Vec<Function>> = spin::Once::new();
+/// virtio-mmio slots the DSDT lists (QEMU microvm with ACPI).
+static ACPI_VIRTIO: spin::Once<Vec<MmioSlot>> = spin::Once::new();
 /// (PCI functions, virtio PCI functions, virtio-mmio slots) found by `probe`.
 static COUNTS: spin::Once<(usize, usize, usize)> = spin::Once::new();
 
@@ -34,6 +38,11 @@ pub fn set_century_register(reg: u8) {
 /// Remember what ACPI said about the hardware.
 pub fn set_hardware(hardware_reduced: bool, _ecam: Option<(u64, u8)>) {
     HARDWARE_REDUCED.store(hardware_reduced, Ordering::Relaxed);
+}
+
+/// Remember the virtio-mmio slots ACPI described.
+pub fn set_acpi_virtio_mmio(slots: Vec<MmioSlot>) {
+    ACPI_VIRTIO.call_once(|| slots);
 }
 
 struct Cmos;
@@ -117,7 +126,9 @@ pub fn probe() {
         keel_driver_pci::enumerate(&LegacyConfig, 255)
     };
     let virtio_pci = pci.iter().filter(|f| f.vendor == 0x1af4).count();
-    let slots: Vec<MmioSlot> =
+    // QEMU microvm names its slots on the command line when ACPI is off
+    // and in the DSDT when it is on; either way they land here.
+    let mut slots: Vec<MmioSlot> =
         keel_core::cmdline::split_words(crate::BOOT.get().map_or("", |b| b.cmdline))
             .iter()
             .filter_map(|w| w.strip_prefix("virtio_mmio.device="))
@@ -129,8 +140,41 @@ pub fn probe() {
                 slot
             })
             .collect();
+    for acpi in ACPI_VIRTIO.get().into_iter().flatten() {
+        if !slots.iter().any(|s| s.base == acpi.base) {
+            slots.push(*acpi);
+        }
+    }
     COUNTS.call_once(|| (pci.len(), virtio_pci, slots.len()));
+    for slot in &slots {
+        // The drivers log what they refuse; boot goes on without it.
+        let _ = keel_driver_virtio::attach_mmio(slot.base, slot.size, IrqLine(slot.irq));
+    }
+    for f in pci.iter().filter(|f| f.vendor == 0x1af4) {
+        let pin = keel_driver_virtio::pci_interrupt_pin(&LegacyConfig, f.bdf);
+        match q35_intx_gsi(f.bdf, pin) {
+            Some(gsi) => {
+                let _ = keel_driver_virtio::attach_pci(&LegacyConfig, f.bdf, IrqLine(gsi));
+            }
+            None => kprintln!(
+                "keel: virtio {}: no INTx route (pin {pin}); not used",
+                f.bdf
+            ),
+        }
+    }
     PCI.call_once(|| pci);
+}
+
+/// The IOAPIC input a q35 (ICH9) bus-0 function's INTx pin reaches.
+/// Slots 0-24 have no routing register: the chipset sends pin INTA-INTD
+/// of slot S to PIRQ E-H rotated by S (as QEMU's DSDT _PRT also says), and
+/// with the IOAPIC in use PIRQ A-H are GSI 16-23. Functions behind
+/// bridges would need the bridge swizzle; Keel's q35 has none.
+fn q35_intx_gsi(bdf: Bdf, pin: u8) -> Option<u32> {
+    if bdf.bus != 0 || bdf.device > 24 || !(1..=4).contains(&pin) {
+        return None;
+    }
+    Some(16 + 4 + ((u32::from(bdf.device) + u32::from(pin) - 1) & 3))
 }
 
 /// The machine model, as far as the tables tell.

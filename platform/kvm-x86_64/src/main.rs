@@ -108,6 +108,7 @@ fn keel_platform_main(start_info: u32) -> ! {
         }
     }
     devices::set_hardware(found.hardware_reduced, found.ecam);
+    devices::set_acpi_virtio_mmio(found.virtio_mmio);
     let boot = BOOT.call_once(|| boot);
     keel_linux::install();
     keel_core::boot::run(

@@ -77,3 +77,40 @@ fn wall_clock_comes_from_the_rtc() -> TestResult {
     );
     Ok(())
 }
+
+#[ktest]
+fn virtio_mmio_devices_are_read_from_dsdt_bytes() -> TestResult {
+    use crate::acpi::{AcpiVirtio, virtio_mmio_in_dsdt};
+    // Two devices as QEMU's AML builder writes them: _HID string, then a
+    // resource template with Memory32Fixed and a level/high Interrupt.
+    let mut aml = alloc::vec::Vec::new();
+    for (base, irq) in [(0xfeb0_0000u32, 16u32), (0xfeb0_0200, 17)] {
+        aml.extend_from_slice(b"\x08_HID\x0dLNRO0005\x00\x08_CRS\x11\x1a\x0a\x17");
+        aml.extend_from_slice(&[0x86, 0x09, 0x00, 0x01]);
+        aml.extend_from_slice(&base.to_le_bytes());
+        aml.extend_from_slice(&0x200u32.to_le_bytes());
+        aml.extend_from_slice(&[0x89, 0x06, 0x00, 0x01, 0x01]);
+        aml.extend_from_slice(&irq.to_le_bytes());
+        aml.extend_from_slice(&[0x79, 0x00]);
+    }
+    let found = virtio_mmio_in_dsdt(&aml);
+    check_eq!(found.len(), 2);
+    check_eq!(
+        found[1],
+        AcpiVirtio {
+            slot: MmioSlot {
+                base: 0xfeb0_0200,
+                size: 0x200,
+                irq: 17
+            },
+            level: true,
+            active_low: false
+        }
+    );
+    // Cut short anywhere: fewer devices, never a panic.
+    for cut in 0..aml.len() {
+        check!(virtio_mmio_in_dsdt(&aml[..cut]).len() <= 2);
+    }
+    check!(virtio_mmio_in_dsdt(b"LNRO0005").is_empty());
+    Ok(())
+}

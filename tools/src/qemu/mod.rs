@@ -50,6 +50,9 @@ pub struct Vm {
     pub interactive: bool,
     /// Initial ramdisk (the app's files).
     pub initrd: Option<PathBuf>,
+    /// Extra QEMU arguments attaching devices (disks, NICs), e.g. what the
+    /// test harness gives each suite configuration.
+    pub devices: Vec<String>,
 }
 
 impl Vm {
@@ -85,6 +88,7 @@ impl Vm {
             Arch::Aarch64 => aarch64::args(self, &machine)?,
             Arch::Ppc64 => ppc64::args(self, &machine)?,
         });
+        args.extend(self.devices.iter().cloned());
         args.extend([
             "-kernel".into(),
             self.kernel_file(&machine)?.display().to_string(),

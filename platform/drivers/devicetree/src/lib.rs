@@ -122,12 +122,59 @@ pub struct PciHost {
     pub bus_start: u8,
     /// Last bus number.
     pub bus_end: u8,
+    /// The 32-bit memory window BARs may be placed in.
+    pub mem32: Option<PciWindow>,
+    /// The 64-bit memory window.
+    pub mem64: Option<PciWindow>,
+    /// Legacy interrupt routing (`interrupt-map`) to the GIC.
+    pub intx: List<PciIntx, MAX_PCI_INTX>,
+    /// `interrupt-map-mask`: (phys.hi mask, pin mask).
+    pub intx_mask: (u32, u32),
+}
+
+/// A window of PCI memory space and where the CPU sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PciWindow {
+    /// Start as a PCI bus address.
+    pub pci: u64,
+    /// Start as a CPU physical address.
+    pub cpu: u64,
+    /// Length.
+    pub size: u64,
+}
+
+/// One `interrupt-map` entry: a (masked) device address and pin, and the
+/// GIC interrupt it reaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PciIntx {
+    /// phys.hi of the child address (bus, device, function bits), masked.
+    pub child: u32,
+    /// INTx pin, 1 = INTA … 4 = INTD, masked.
+    pub pin: u32,
+    /// Where it arrives.
+    pub interrupt: Interrupt,
+}
+
+impl PciHost {
+    /// The GIC interrupt that INTx `pin` (1..=4) of function
+    /// `bus:device.function` raises, as `interrupt-map` says.
+    pub fn intx_route(&self, bus: u8, device: u8, function: u8, pin: u8) -> Option<Interrupt> {
+        let hi = (u32::from(bus) << 16) | (u32::from(device) << 11) | (u32::from(function) << 8);
+        let (child, pin) = (hi & self.intx_mask.0, u32::from(pin) & self.intx_mask.1);
+        self.intx
+            .as_slice()
+            .iter()
+            .find(|e| e.child == child && e.pin == pin)
+            .map(|e| e.interrupt)
+    }
 }
 
 /// Most memory regions, reservations and virtio-mmio slots kept.
 pub const MAX_REGIONS: usize = 32;
 /// Most CPUs kept.
 pub const MAX_CPUS: usize = 64;
+/// Most PCI `interrupt-map` entries kept.
+pub const MAX_PCI_INTX: usize = 32;
 /// Most virtio-mmio slots kept.
 pub const MAX_VIRTIO_MMIO: usize = 64;
 
@@ -331,6 +378,41 @@ fn cells(value: &[u8], at: usize, cells: u32) -> Option<u64> {
     }
 }
 
+/// The 32- and 64-bit memory windows of a PCI host's `ranges` (child
+/// addresses are three cells: phys.hi with the space code, then 64 bits).
+fn pci_windows(
+    ranges: &[u8],
+    scope: &Scope,
+    children: &Scope,
+) -> (Option<PciWindow>, Option<PciWindow>) {
+    let (mut mem32, mut mem64) = (None, None);
+    if children.address_cells != 3 {
+        return (None, None);
+    }
+    let entry = (3 + scope.address_cells + children.size_cells) as usize;
+    for i in 0..ranges.len() / (entry * 4) {
+        let at = i * entry;
+        let hi = be32(ranges, at * 4);
+        let pci = cells(ranges, at + 1, 2);
+        let cpu =
+            cells(ranges, at + 3, scope.address_cells).and_then(|a| scope.windows.translate(a));
+        let size = cells(
+            ranges,
+            at + 3 + scope.address_cells as usize,
+            children.size_cells,
+        );
+        if let (Some(hi), Some(pci), Some(cpu), Some(size)) = (hi, pci, cpu, size) {
+            let w = Some(PciWindow { pci, cpu, size });
+            match (hi >> 24) & 3 {
+                2 => mem32 = mem32.or(w),
+                3 => mem64 = mem64.or(w),
+                _ => {} // I/O space: Keel uses memory BARs only
+            }
+        }
+    }
+    (mem32, mem64)
+}
+
 /// The properties Keel looks at, read in one pass over a node.
 #[derive(Clone, Copy, Default)]
 struct Props<'a> {
@@ -352,6 +434,8 @@ struct Props<'a> {
     method: Option<&'a str>,
     cpu_on: Option<u32>,
     bus_range: Option<&'a [u8]>,
+    interrupt_map: Option<&'a [u8]>,
+    interrupt_map_mask: Option<&'a [u8]>,
     enable_method: Option<&'a str>,
     clock_frequency: Option<u32>,
     model: Option<&'a str>,
@@ -385,6 +469,8 @@ impl<'a> Props<'a> {
                 "method" => p.method = text(v),
                 "cpu_on" => p.cpu_on = cell(v),
                 "bus-range" => p.bus_range = Some(v),
+                "interrupt-map" => p.interrupt_map = Some(v),
+                "interrupt-map-mask" => p.interrupt_map_mask = Some(v),
                 "enable-method" => p.enable_method = text(v),
                 "clock-frequency" => p.clock_frequency = cell(v),
                 "model" => p.model = text(v),
@@ -543,6 +629,11 @@ struct Reader<'a> {
     path: Path,
     gic_phandle: Option<u32>,
     gic_cells: u32,
+    /// The GIC node's #address-cells (part of each interrupt-map entry).
+    gic_address_cells: u32,
+    /// The PCIe host's interrupt-map, its mask, and the host's
+    /// #address-cells and #interrupt-cells, decoded once the GIC is known.
+    pci_irq_map: Option<(&'a [u8], &'a [u8], u32, u32)>,
     stdout_path: Option<&'a str>,
     aliases: List<(&'a str, &'a str), 16>,
     consoles: List<(Range, RawIrq<'a>, Path), 4>,
@@ -665,11 +756,24 @@ impl<'a> Reader<'a> {
                     Some((s, e)) if s <= e && e <= 255 => (s as u8, e as u8),
                     _ => (0, 255),
                 };
+                let (mem32, mem64) = pci_windows(p.ranges.unwrap_or(&[]), scope, children);
                 m.pcie = Some(PciHost {
                     ecam,
                     bus_start,
                     bus_end,
+                    mem32,
+                    mem64,
+                    intx: List::new(),
+                    intx_mask: (0, 0),
                 });
+                if let (Some(map), Some(mask)) = (p.interrupt_map, p.interrupt_map_mask) {
+                    self.pci_irq_map = Some((
+                        map,
+                        mask,
+                        children.address_cells,
+                        p.interrupt_cells.unwrap_or(1),
+                    ));
+                }
             }
             return false; // children use PCI addresses
         }
@@ -741,6 +845,7 @@ impl<'a> Reader<'a> {
         }
         self.gic_phandle = p.phandle;
         self.gic_cells = p.interrupt_cells.unwrap_or(0);
+        self.gic_address_cells = p.address_cells.unwrap_or(0);
         if self.gic_cells < 3 {
             m.problems
                 .push("the GIC node's #interrupt-cells is not 3; device interrupts ignored");
@@ -820,6 +925,48 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Decode a PCIe host's `interrupt-map` whose entries all lead to the
+    /// GIC (an entry for another controller has a length this cannot
+    /// know, so decoding stops there).
+    fn pci_intx(
+        &self,
+        host: &mut PciHost,
+        map: &[u8],
+        mask: &[u8],
+        addr_cells: u32,
+        irq_cells: u32,
+    ) {
+        if addr_cells != 3 || irq_cells != 1 || self.gic_cells < 3 {
+            return;
+        }
+        let (Some(mask_hi), Some(mask_pin)) = (be32(mask, 0), be32(mask, 12)) else {
+            return;
+        };
+        host.intx_mask = (mask_hi, mask_pin);
+        let entry =
+            (addr_cells + irq_cells + 1 + self.gic_address_cells + self.gic_cells) as usize * 4;
+        for e in map.chunks_exact(entry) {
+            let (Some(hi), Some(pin), Some(parent)) = (be32(e, 0), be32(e, 12), be32(e, 16)) else {
+                break;
+            };
+            if Some(parent) != self.gic_phandle {
+                break;
+            }
+            let spec_at = 20 + self.gic_address_cells as usize * 4;
+            let raw = RawIrq {
+                parent: Some(parent),
+                spec: &e[spec_at..],
+            };
+            if let Some(interrupt) = self.resolve(raw, 0) {
+                host.intx.push(PciIntx {
+                    child: hi & mask_hi,
+                    pin: pin & mask_pin,
+                    interrupt,
+                });
+            }
+        }
+    }
+
     /// Decode interrupts and pick the console, now the tree is read.
     fn finish(&self, m: &mut Machine<'a>) {
         let stdout = self.stdout_path.and_then(|path| {
@@ -853,6 +1000,11 @@ impl<'a> Reader<'a> {
             .zip(self.virtio_irqs.as_slice())
         {
             slot.interrupt = self.resolve(raw, 0);
+        }
+        if let (Some(host), Some((map, mask, addr_cells, irq_cells))) =
+            (m.pcie.as_mut(), self.pci_irq_map)
+        {
+            self.pci_intx(host, map, mask, addr_cells, irq_cells);
         }
         m.timer = self.timer.map(|(raw, frequency)| Timer {
             virtual_timer: self.resolve(raw, 2),

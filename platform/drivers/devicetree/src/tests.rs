@@ -85,6 +85,28 @@ fn reads_qemu_virt_with_gicv3() {
     let pcie = m.pcie.unwrap();
     assert_eq!(pcie.ecam.base, 0x40_1000_0000);
     assert_eq!((pcie.bus_start, pcie.bus_end), (0, 255));
+    // QEMU virt: 32-bit window 0x1000_0000 (identity), 64-bit at 512 GiB.
+    assert_eq!(
+        pcie.mem32,
+        Some(PciWindow {
+            pci: 0x1000_0000,
+            cpu: 0x1000_0000,
+            size: 0x2eff_0000
+        })
+    );
+    assert_eq!(
+        pcie.mem64.map(|w| (w.pci, w.cpu)),
+        Some((0x80_0000_0000, 0x80_0000_0000))
+    );
+    // INTA-INTD of slots 0-3 go to SPIs 3-6 (intid 35-38), rotated by
+    // slot, level-triggered; the mask folds slot 4 onto slot 0.
+    assert_eq!(pcie.intx.len(), 16);
+    let route = |dev, pin| pcie.intx_route(0, dev, 0, pin).map(|i| (i.intid, i.edge));
+    assert_eq!(route(0, 1), Some((35, false)));
+    assert_eq!(route(1, 1), Some((36, false)));
+    assert_eq!(route(1, 4), Some((35, false)));
+    assert_eq!(route(5, 2), Some((37, false)));
+    assert_eq!(route(2, 0), None);
     assert!(m.problems.is_empty(), "{:?}", m.problems);
 }
 

@@ -114,6 +114,96 @@ pub fn enumerate(cfg: &dyn ConfigSpace, max_bus: u8) -> Vec<Function> {
     found
 }
 
+/// A stretch of PCI memory space BARs are placed in, from the bottom up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BarWindow {
+    /// Next free address (PCI bus address).
+    pub next: u64,
+    /// End of the window (exclusive).
+    pub end: u64,
+}
+
+impl BarWindow {
+    /// `size` bytes aligned to `size` (BAR sizes are powers of two).
+    fn take(&mut self, size: u64) -> Option<u64> {
+        let at = self.next.checked_add(size - 1)? & !(size - 1);
+        let end = at.checked_add(size)?;
+        (end <= self.end).then(|| {
+            self.next = end;
+            at
+        })
+    }
+}
+
+/// Why a function's BARs could not all be placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BarError {
+    /// No window had room (or none suited the BAR's type).
+    NoSpace,
+}
+
+/// Give every memory BAR of `bdf` that has no address yet one from the
+/// windows (64-bit BARs from `mem64` when there is one), for machines
+/// without firmware that does it. I/O BARs are left alone. Memory decoding
+/// is off while sizing and restored as it was. Returns how many BARs got
+/// an address.
+pub fn assign_memory_bars(
+    cfg: &dyn ConfigSpace,
+    bdf: Bdf,
+    mem32: &mut BarWindow,
+    mut mem64: Option<&mut BarWindow>,
+) -> Result<usize, BarError> {
+    let command = cfg.read32(bdf, 4) & 0xffff;
+    // Writing zeros to the status half leaves its write-1-to-clear bits be.
+    cfg.write32(bdf, 4, command & !0b10);
+    let mut assigned = 0;
+    let mut result = Ok(());
+    let mut bar = 0;
+    while bar < 6 {
+        let offset = 0x10 + 4 * bar;
+        let orig = cfg.read32(bdf, offset);
+        let wide = orig & 0b111 == 0b100;
+        if orig & 1 == 1 {
+            bar += 1;
+            continue;
+        }
+        cfg.write32(bdf, offset, u32::MAX);
+        let low = cfg.read32(bdf, offset) & !0xf;
+        let mut mask = u64::from(low);
+        let mut address = u64::from(orig & !0xf);
+        if wide && bar < 5 {
+            let orig_hi = cfg.read32(bdf, offset + 4);
+            cfg.write32(bdf, offset + 4, u32::MAX);
+            mask |= u64::from(cfg.read32(bdf, offset + 4)) << 32;
+            cfg.write32(bdf, offset + 4, orig_hi);
+            address |= u64::from(orig_hi) << 32;
+        } else {
+            mask |= 0xffff_ffff_0000_0000;
+        }
+        cfg.write32(bdf, offset, orig);
+        let size = (!mask).wrapping_add(1);
+        if low != 0 && address == 0 && size != 0 {
+            let place = match (wide, mem64.as_deref_mut()) {
+                (true, Some(w)) => w.take(size).or_else(|| mem32.take(size)),
+                _ => mem32.take(size).filter(|&a| wide || a + size <= 1 << 32),
+            };
+            match place {
+                Some(at) => {
+                    cfg.write32(bdf, offset, (orig & 0xf) | at as u32);
+                    if wide {
+                        cfg.write32(bdf, offset + 4, (at >> 32) as u32);
+                    }
+                    assigned += 1;
+                }
+                None => result = Err(BarError::NoSpace),
+            }
+        }
+        bar += if wide { 2 } else { 1 };
+    }
+    cfg.write32(bdf, 4, command);
+    result.map(|()| assigned)
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -184,5 +274,67 @@ mod tests {
         m.insert((bdf(0, 1, 0), 0x0c), 0x0001_0000);
         m.insert((bdf(0, 1, 0), 0x18), 0); // secondary bus 0: a loop
         assert_eq!(enumerate(&Fake(m), 255).len(), 1);
+    }
+
+    /// One function with real BAR sizing behaviour: BAR0 an I/O BAR,
+    /// BAR1 32-bit 4 KiB, BAR4+5 a 64-bit 16 KiB BAR.
+    struct Bars(std::cell::RefCell<HashMap<u16, u32>>);
+    impl ConfigSpace for Bars {
+        fn read32(&self, _: Bdf, offset: u16) -> u32 {
+            *self.0.borrow().get(&offset).unwrap_or(&0)
+        }
+        fn write32(&self, _: Bdf, offset: u16, value: u32) {
+            let masked = match offset {
+                0x10 => (value & !0x1f) | 1,
+                0x14 => value & !0xfff,
+                0x20 => (value & !0x3fff) | 0b1100,
+                0x24 => value,
+                0x04 => value & 0xffff,
+                _ => 0,
+            };
+            self.0.borrow_mut().insert(offset, masked);
+        }
+    }
+
+    #[test]
+    fn memory_bars_get_aligned_addresses_and_io_bars_are_left() {
+        let mut regs = HashMap::new();
+        regs.insert(0x10, 1);
+        regs.insert(0x20, 0b1100);
+        regs.insert(0x04, 0b110);
+        let cfg = Bars(std::cell::RefCell::new(regs));
+        let at = bdf(0, 1, 0);
+        let mut w32 = BarWindow {
+            next: 0x1000_0100,
+            end: 0x1001_0000,
+        };
+        let mut w64 = BarWindow {
+            next: 0x80_0000_0000,
+            end: 0x81_0000_0000,
+        };
+        assert_eq!(
+            assign_memory_bars(&cfg, at, &mut w32, Some(&mut w64)),
+            Ok(2)
+        );
+        assert_eq!(cfg.read32(at, 0x10), 1);
+        assert_eq!(cfg.read32(at, 0x14), 0x1000_1000);
+        assert_eq!(cfg.read32(at, 0x20), 0b1100);
+        assert_eq!(cfg.read32(at, 0x24), 0x80);
+        assert_eq!(cfg.read32(at, 0x04), 0b110, "command restored");
+        // Already placed: nothing more to do.
+        assert_eq!(
+            assign_memory_bars(&cfg, at, &mut w32, Some(&mut w64)),
+            Ok(0)
+        );
+        // No room: an error, not a wrapped or overlapping address.
+        let cfg = Bars(std::cell::RefCell::new(HashMap::new()));
+        let mut tiny = BarWindow {
+            next: 0xffff_ff00,
+            end: 0xffff_ffff,
+        };
+        assert_eq!(
+            assign_memory_bars(&cfg, at, &mut tiny, None),
+            Err(BarError::NoSpace)
+        );
     }
 }

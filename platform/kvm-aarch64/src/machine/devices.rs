@@ -1,15 +1,17 @@
 //! Devices the tree describes: the PL031 clock, virtio-mmio slots (and
 //! which hold a device), and the PCIe host bridge (bus 0 enumerated
-//! through ECAM). Drivers bind to what is found here.
+//! through ECAM). Drivers bind to what is found here: virtio drivers to
+//! the occupied virtio-mmio slots and to virtio functions on bus 0.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use keel_arch_aarch64 as arch;
 use keel_core::memory::vmap::{self, map_mmio};
-use keel_driver_devicetree::{Device, Machine};
-use keel_driver_pci::{Bdf, ConfigSpace, Function};
-use keel_hal::{PageFlags, PhysAddr};
+use keel_driver_devicetree::{Device, Machine, PciHost, PciWindow};
+use keel_driver_pci::{BarWindow, Bdf, ConfigSpace, Function};
+use keel_hal::{IrqLine, PageFlags, PhysAddr};
 
 /// The magic value at offset 0 of a virtio-mmio window ("virt").
 const VIRTIO_MMIO_MAGIC: u32 = 0x7472_6976;
@@ -122,13 +124,89 @@ fn map_ecam(base: u64) -> Option<usize> {
 /// Find devices (runs once during boot, with the scheduler up).
 pub fn probe() {
     let Some(m) = machine() else { return };
-    let pci = match m.pcie.and_then(|host| map_ecam(host.ecam.base)) {
-        Some(va) => keel_driver_pci::enumerate(&Ecam(va), 0),
+    let ecam = m
+        .pcie
+        .and_then(|host| Some((host, map_ecam(host.ecam.base)?)));
+    let pci = match ecam {
+        Some((_, va)) => keel_driver_pci::enumerate(&Ecam(va), 0),
         None => Vec::new(),
     };
+    if let Some((host, va)) = ecam {
+        attach_virtio_pci(&host, &Ecam(va), &pci);
+    }
     PCI.call_once(|| pci);
     let present = count_virtio_devices(m.virtio_mmio.as_slice());
     VIRTIO_DEVICES.store(present, Ordering::Release);
+    if present > 0 {
+        attach_virtio_mmio(m.virtio_mmio.as_slice());
+    }
+}
+
+/// A window the BARs can go in, if PCI and CPU addresses agree there
+/// (virtio-drivers maps a BAR at the address the BAR holds).
+fn bar_window(w: Option<PciWindow>) -> Option<BarWindow> {
+    w.filter(|w| w.pci == w.cpu && w.size != 0)
+        .map(|w| BarWindow {
+            next: w.pci,
+            end: w.pci + w.size,
+        })
+}
+
+/// Bind drivers to the virtio functions on bus 0. Nothing ran before Keel
+/// to give BARs addresses, so they are placed here in the windows the
+/// tree's `ranges` names; INTx goes through `interrupt-map` to the GIC.
+fn attach_virtio_pci(host: &PciHost, cfg: &Ecam, functions: &[Function]) {
+    let Some(mut mem32) = bar_window(host.mem32) else {
+        if functions.iter().any(|f| f.vendor == 0x1af4) {
+            keel_core::kprintln!(
+                "keel: PCIe host has no usable memory window; virtio-pci not used"
+            );
+        }
+        return;
+    };
+    let mut mem64 = bar_window(host.mem64);
+    for f in functions.iter().filter(|f| f.vendor == 0x1af4) {
+        let at = f.bdf;
+        if let Err(e) = keel_driver_pci::assign_memory_bars(cfg, at, &mut mem32, mem64.as_mut()) {
+            keel_core::kprintln!("keel: virtio {at}: cannot place its BARs ({e:?}); not used");
+            continue;
+        }
+        let pin = keel_driver_virtio::pci_interrupt_pin(cfg, at);
+        let Some(irq) = host.intx_route(at.bus, at.device, at.function, pin) else {
+            keel_core::kprintln!(
+                "keel: virtio {at}: interrupt-map has no route for pin {pin}; not used"
+            );
+            continue;
+        };
+        let line = IrqLine(irq.intid);
+        if arch::set_irq_trigger(line, irq.edge).is_err() {
+            keel_core::kprintln!("keel: virtio {at}: GIC has no line {}", irq.intid);
+            continue;
+        }
+        // The driver logs what it refuses; boot goes on without it.
+        let _ = keel_driver_virtio::attach_pci(cfg, at, line);
+    }
+}
+
+/// Bind drivers to the occupied virtio-mmio slots, each interrupt set
+/// edge or level as the tree says before the driver enables it.
+fn attach_virtio_mmio(slots: &[Device]) {
+    for slot in slots {
+        let Some(irq) = slot.interrupt else {
+            continue; // the tree-reading test reports slots without an SPI
+        };
+        let line = IrqLine(irq.intid);
+        if arch::set_irq_trigger(line, irq.edge).is_err() {
+            keel_core::kprintln!(
+                "keel: virtio-mmio at {:#x}: GIC has no line {}",
+                slot.reg.base,
+                irq.intid
+            );
+            continue;
+        }
+        // The driver logs what it refuses; boot goes on without it.
+        let _ = keel_driver_virtio::attach_mmio(slot.reg.base, slot.reg.size, line);
+    }
 }
 
 /// The machine model, as the tree names it.
