@@ -22,6 +22,7 @@ mod run;
 mod setup;
 mod symbols;
 mod test_devices;
+mod zfs_guest;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -425,6 +426,12 @@ fn test(workspace: &Path, a: TestArgs) -> Result<i32> {
                 a.verbose,
                 &mut tally,
             )?;
+        }
+        if a.filter.as_deref().is_none_or(|f| f.contains("zfs"))
+            && a.smp.is_none()
+            && a.machine.is_none()
+        {
+            zfs_guest::phase(workspace, &[arch], &mut tally)?;
         }
     }
 

@@ -60,7 +60,8 @@ pub fn transport(arch: Arch, machine: &str) -> Option<&'static str> {
 }
 
 /// QEMU arguments for `cargo keel run --disk IMAGE… [--net]`: each image a
-/// raw virtio disk, and a virtio NIC on QEMU user networking.
+/// virtio disk (raw, or QCOW2 by its magic), and a virtio NIC on QEMU
+/// user networking.
 pub fn run_args(arch: Arch, machine: &str, disks: &[PathBuf], net: bool) -> Result<Vec<String>> {
     if disks.is_empty() && !net {
         return Ok(Vec::new());
@@ -71,11 +72,28 @@ pub fn run_args(arch: Arch, machine: &str, disks: &[PathBuf], net: bool) -> Resu
     let mut args = Vec::new();
     for (i, disk) in disks.iter().enumerate() {
         if !disk.is_file() {
-            anyhow::bail!("disk image {} is not a file", disk.display());
+            anyhow::bail!(
+                "disk image {} is not a file (make one with `cargo keel image -o {}`)",
+                disk.display(),
+                disk.display()
+            );
         }
+        if disk.to_string_lossy().contains(',') {
+            anyhow::bail!(
+                "disk image {}: QEMU cannot take a path with a comma",
+                disk.display()
+            );
+        }
+        let mut magic = [0u8; 4];
+        let _ = std::fs::File::open(disk)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+        let format = if magic == *b"QFI\xfb" { "qcow2" } else { "raw" };
         args.extend([
             "-drive".to_string(),
-            format!("file={},format=raw,if=none,id=disk{i}", disk.display()),
+            format!(
+                "file={},format={format},if=none,id=disk{i},cache=writeback",
+                disk.display()
+            ),
             "-device".into(),
             format!("virtio-blk-{transport},drive=disk{i}"),
         ]);
