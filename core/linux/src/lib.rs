@@ -104,6 +104,8 @@ pub fn run(words: &[String]) -> u8 {
     };
     let p = process::create(abi, vfs);
     syscall::init(abi);
+    // NICs are registered by now (device discovery ran before main).
+    keel_net::start();
     {
         let mut fds = p.fds.lock();
         for _ in 0..3 {
