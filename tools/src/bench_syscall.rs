@@ -33,12 +33,18 @@ const GOALS: [(&str, f64); 2] = [("null_syscall", 3.0), ("futex_pingpong", 2.0)]
 
 fn build_program(workspace: &Path, arch: Arch) -> Result<PathBuf> {
     setup::ensure_c_compiler(arch)?;
-    let out = workspace.join("target").join("keel").join("guest").join(arch.name());
+    let out = workspace
+        .join("target")
+        .join("keel")
+        .join("guest")
+        .join(arch.name());
     std::fs::create_dir_all(&out)?;
     let program = out.join("syscall-bench");
     let source = workspace.join("tests/linux/bench/syscall_bench.c");
     let status = Command::new(setup::c_compiler(arch))
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-static", "-pthread", "-o"])
+        .args([
+            "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-pthread", "-o",
+        ])
         .arg(&program)
         .arg(&source)
         .status()
@@ -86,7 +92,11 @@ fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Run the benchmark and print the report.
@@ -130,19 +140,27 @@ pub fn run(workspace: &Path, opts: &SyscallBench) -> Result<()> {
     bar.finish_and_clear();
     println!(
         "syscall benchmark: {} under TCG, {} vCPU(s), {} boots x 5 repetitions each (medians)",
-        arch,
-        opts.smp,
-        opts.boots
+        arch, opts.smp, opts.boots
     );
     println!("  Keel:  {keel_kernel}");
-    println!("  Linux: {linux_kernel} (Debian {}, same QEMU)", linux.file_name().unwrap_or_default().to_string_lossy());
-    println!("  {:<16} {:>10} {:>10} {:>12} {:>8}", "", "Keel ns", "Linux ns", "Linux/Keel", "goal");
+    println!(
+        "  Linux: {linux_kernel} (Debian {}, same QEMU)",
+        linux.file_name().unwrap_or_default().to_string_lossy()
+    );
+    println!(
+        "  {:<16} {:>10} {:>10} {:>12} {:>8}",
+        "", "Keel ns", "Linux ns", "Linux/Keel", "goal"
+    );
     for (name, goal) in GOALS {
         let (k, l) = (keel.get(name), lin.get(name));
         match (k, l) {
             (Some(k), Some(l)) => {
                 let (k, l) = (median(k), median(l));
-                println!("  {name:<16} {k:>10.1} {l:>10.1} {:>11.2}x {:>7}", l / k, format!(">= {goal}x"));
+                println!(
+                    "  {name:<16} {k:>10.1} {l:>10.1} {:>11.2}x {:>7}",
+                    l / k,
+                    format!(">= {goal}x")
+                );
             }
             _ => println!("  {name:<16} (no measurement: see the console output above)"),
         }
