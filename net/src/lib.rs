@@ -142,7 +142,12 @@ pub struct Socket {
 impl Socket {
     /// A new unbound socket; `v6` for AF_INET6.
     pub fn new(proto: Proto, v6: bool) -> Self {
-        let (id, signal) = net().stack.lock().create(proto, v6);
+        let (id, signal) = {
+            let mut s = net().stack.lock();
+            let r = s.create(proto, v6);
+            s.take_wakes();
+            r
+        };
         Self { id, signal, proto }
     }
 
@@ -160,7 +165,14 @@ impl Socket {
     /// something may need sending.
     fn with<R>(&self, kick: bool, f: impl FnOnce(&mut Stack, u64) -> R) -> R {
         let n = net();
-        let r = f(&mut n.stack.lock(), self.id);
+        let (r, wakes) = {
+            let mut s = n.stack.lock();
+            let r = f(&mut s, self.id);
+            (r, s.take_wakes())
+        };
+        for s in wakes {
+            s.bump();
+        }
         if kick {
             n.kick.kick();
         }
@@ -272,7 +284,14 @@ impl Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         let n = net();
-        n.stack.lock().destroy(self.id);
+        let wakes = {
+            let mut s = n.stack.lock();
+            s.destroy(self.id);
+            s.take_wakes()
+        };
+        for s in wakes {
+            s.bump();
+        }
         n.kick.kick();
         self.signal.bump();
     }

@@ -309,6 +309,7 @@ pub(crate) struct Stack {
     /// TCP connections the app closed, finishing their goodbyes.
     orphans: Vec<Slot>,
     pub dns: Vec<IpAddress>,
+    to_wake: Vec<Arc<Signal>>,
 }
 
 fn now() -> Instant {
@@ -361,6 +362,7 @@ impl Stack {
             next_port: *EPHEMERAL.start(),
             orphans: Vec::new(),
             dns: Vec::new(),
+            to_wake: Vec::new(),
         }
     }
 
@@ -471,13 +473,10 @@ impl Stack {
         self.dhcp_events();
         self.reap_orphans();
         let ids: Vec<u64> = self.recs.keys().copied().collect();
-        let mut wake = Vec::new();
         for id in ids {
-            if let Some(s) = self.refresh(id) {
-                wake.push(s);
-            }
+            self.refresh(id);
         }
-        (changed, wake)
+        (changed, self.take_wakes())
     }
 
     /// When the stack next needs polling (None: only when woken).
@@ -709,7 +708,7 @@ impl Stack {
                 dead: None,
             },
         );
-        let _ = self.refresh(id);
+        self.refresh(id);
         (id, signal)
     }
 
@@ -773,12 +772,12 @@ impl Stack {
         }
     }
 
-    fn new_tcp(o: &Options) -> tcp::Socket<'static> {
-        let rx = tcp::SocketBuffer::new(vec![0u8; o.rcvbuf]);
-        let tx = tcp::SocketBuffer::new(vec![0u8; o.sndbuf]);
+    fn new_tcp(o: &Options) -> NetResult<tcp::Socket<'static>> {
+        let rx = tcp::SocketBuffer::new(buffer(o.rcvbuf)?);
+        let tx = tcp::SocketBuffer::new(buffer(o.sndbuf)?);
         let mut s = tcp::Socket::new(rx, tx);
         apply_tcp_options(&mut s, o);
-        s
+        Ok(s)
     }
 
     pub fn bind(&mut self, id: u64, addr: IpAddress, port: u16) -> NetResult<()> {
@@ -824,11 +823,11 @@ impl Stack {
         for i in self.ifaces_for(ep.addr, v6only) {
             let rx = udp::PacketBuffer::new(
                 vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
-                vec![0u8; o.rcvbuf],
+                buffer(o.rcvbuf)?,
             );
             let tx = udp::PacketBuffer::new(
                 vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
-                vec![0u8; o.sndbuf],
+                buffer(o.sndbuf)?,
             );
             let mut s = udp::Socket::new(rx, tx);
             s.bind(ep).map_err(|_| NetError::Invalid)?;
@@ -923,7 +922,8 @@ impl Stack {
             let have = armed.iter().filter(|s| s.0 == i).count();
             let want = backlog.saturating_sub(ready.len());
             for _ in have..want {
-                let mut s = Self::new_tcp(&o);
+                // Out of memory arms fewer: the backlog shrinks, nothing breaks.
+                let Ok(mut s) = Self::new_tcp(&o) else { break };
                 if s.listen(ep).is_err() {
                     break;
                 }
@@ -963,8 +963,8 @@ impl Stack {
             connecting: false,
         }));
         self.arm(id);
-        let _ = self.refresh(nid);
-        let _ = self.refresh(id);
+        self.refresh(nid);
+        self.refresh(id);
         Ok((nid, sig, peer))
     }
 
@@ -1003,7 +1003,7 @@ impl Stack {
                 ep
             }
         };
-        let mut s = Self::new_tcp(&o);
+        let mut s = Self::new_tcp(&o)?;
         let ctx = self.ifaces[iface].iface.context();
         s.connect(ctx, to, local).map_err(|e| match e {
             tcp::ConnectError::Unaddressable => NetError::NetUnreachable,
@@ -1019,13 +1019,13 @@ impl Stack {
             connecting: true,
         }));
         r.error = None;
-        let _ = self.refresh(id);
+        self.refresh(id);
         Err(NetError::InProgress)
     }
 
     /// None while a connect is under way; then its outcome.
     pub fn connect_outcome(&mut self, id: u64) -> NetResult<Option<NetResult<()>>> {
-        let _ = self.refresh(id);
+        self.refresh(id);
         let r = self.rec(id)?;
         match &r.kind {
             Kind::Tcp(Tcp::Conn(c)) if c.connecting => Ok(None),
@@ -1050,7 +1050,7 @@ impl Stack {
     }
 
     pub fn send(&mut self, id: u64, data: &[u8]) -> NetResult<usize> {
-        let _ = self.refresh(id);
+        self.refresh(id);
         if matches!(self.rec(id)?.kind, Kind::Udp(_)) {
             return self.send_to(id, data, None);
         }
@@ -1082,12 +1082,12 @@ impl Stack {
         if n == 0 && !data.is_empty() {
             return Err(NetError::WouldBlock);
         }
-        let _ = self.refresh(id);
+        self.refresh(id);
         Ok(n)
     }
 
     pub fn recv(&mut self, id: u64, buf: &mut [u8], peek: bool) -> NetResult<usize> {
-        let _ = self.refresh(id);
+        self.refresh(id);
         if matches!(self.rec(id)?.kind, Kind::Udp(_)) {
             return self.recv_from(id, buf, peek).map(|(n, _)| n.min(buf.len()));
         }
@@ -1105,7 +1105,7 @@ impl Stack {
                 s.recv_slice(buf)
             }
             .map_err(|_| NetError::NotConnected)?;
-            let _ = self.refresh(id);
+            self.refresh(id);
             return Ok(n);
         }
         if let Some(e) = r.error.take() {
@@ -1199,7 +1199,7 @@ impl Stack {
                     }
                     continue;
                 }
-                let _ = self.refresh(id);
+                self.refresh(id);
                 return Ok((len, from));
             }
         }
@@ -1225,7 +1225,7 @@ impl Stack {
         if rd {
             c.rd_shut = true;
         }
-        let _ = self.refresh(id);
+        self.refresh(id);
         Ok(())
     }
 
@@ -1258,7 +1258,7 @@ impl Stack {
     }
 
     pub fn take_error(&mut self, id: u64) -> NetResult<Option<NetError>> {
-        let _ = self.refresh(id);
+        self.refresh(id);
         Ok(self.rec(id)?.error.take())
     }
 
@@ -1286,11 +1286,15 @@ impl Stack {
     }
 
     /// Bring record `id` up to date with its smoltcp sockets: connection
-    /// outcomes, listener queues, poll bits. Returns its signal when a
-    /// waiter should look again.
-    pub fn refresh(&mut self, id: u64) -> Option<Arc<Signal>> {
+    /// outcomes, listener queues, poll bits. When a waiter should look
+    /// again, its signal joins the wake list (see `take_wakes`): whoever
+    /// notices a change, the stack thread or an app thread in a call,
+    /// passes it on, so no wake-up is lost to the one that noticed.
+    pub fn refresh(&mut self, id: u64) {
         let ifaces = &mut self.ifaces;
-        let r = self.recs.get_mut(&id)?;
+        let Some(r) = self.recs.get_mut(&id) else {
+            return;
+        };
         let mut ev: u16 = 0;
         let mut fp: u64 = 0;
         let v4_refused = r.v6 && r.opts.v6only;
@@ -1401,8 +1405,25 @@ impl Stack {
         if rearm {
             self.arm(id);
         }
-        signal.update(ev, fp).then_some(signal)
+        if signal.update(ev, fp) {
+            self.to_wake.push(signal);
+        }
     }
+
+    /// Signals whose sockets changed since the last call: the caller wakes
+    /// them once the stack lock is released.
+    pub fn take_wakes(&mut self) -> Vec<Arc<Signal>> {
+        core::mem::take(&mut self.to_wake)
+    }
+}
+
+/// A zeroed socket buffer, or ENOBUFS when memory is short (an app
+/// opening sockets must not be able to panic the kernel).
+fn buffer(len: usize) -> NetResult<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| NetError::NoBuffers)?;
+    v.resize(len, 0);
+    Ok(v)
 }
 
 fn copy(buf: &mut [u8], d: &[u8]) -> usize {
