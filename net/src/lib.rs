@@ -84,13 +84,17 @@ pub fn start() {
     keel_core::sched::spawn("net", move || {
         loop {
             n.kick.kicked.store(false, Ordering::Release);
-            let (wake, deadline) = {
+            let (wake, deadline, dns) = {
                 let mut s = n.stack.lock();
                 let (_, wake) = s.poll();
-                (wake, s.next_deadline_ns())
+                let dns = core::mem::take(&mut s.dns_changed).then(|| s.dns.clone());
+                (wake, s.next_deadline_ns(), dns)
             };
             for s in wake {
                 s.bump();
+            }
+            if let (Some(servers), Some(hook)) = (dns, DNS_HOOK.get()) {
+                hook(&servers);
             }
             n.kick
                 .queue
@@ -124,6 +128,15 @@ pub fn interfaces() -> Vec<(String, Vec<String>)> {
             )
         })
         .collect()
+}
+
+static DNS_HOOK: spin::Once<fn(&[IpAddress])> = spin::Once::new();
+
+/// Have `hook` called (from the stack thread, without stack locks) with
+/// the name servers whenever they change; the Linux layer writes
+/// /etc/resolv.conf with them.
+pub fn on_dns_change(hook: fn(&[IpAddress])) {
+    DNS_HOOK.call_once(|| hook);
 }
 
 /// Name servers from the command line or DHCP.

@@ -309,6 +309,8 @@ pub(crate) struct Stack {
     /// TCP connections the app closed, finishing their goodbyes.
     orphans: Vec<Slot>,
     pub dns: Vec<IpAddress>,
+    /// `dns` changed since the stack thread last passed it on.
+    pub dns_changed: bool,
     to_wake: Vec<Arc<Signal>>,
 }
 
@@ -362,6 +364,7 @@ impl Stack {
             next_port: *EPHEMERAL.start(),
             orphans: Vec::new(),
             dns: Vec::new(),
+            dns_changed: false,
             to_wake: Vec::new(),
         }
     }
@@ -398,6 +401,7 @@ impl Stack {
                 let _ = iface.routes_mut().add_default_ipv6_route(gw);
             }
             self.dns.extend(config.dns.iter().copied());
+            self.dns_changed = !config.dns.is_empty();
         }
         if !first || config.dhcp {
             dhcp = Some(sockets.add(dhcpv4::Socket::new()));
@@ -530,6 +534,7 @@ impl Stack {
                     for d in dns {
                         if !self.dns.contains(&d) {
                             self.dns.push(d);
+                            self.dns_changed = true;
                         }
                     }
                     changed = true;
@@ -1182,6 +1187,7 @@ impl Stack {
             return Ok((n, peer));
         };
         let peer = u.peer;
+        let v4_refused = r.v6 && r.opts.v6only;
         let socks = u.socks.clone();
         for (i, h) in socks {
             let s = self.ifaces[i].sockets.get_mut::<udp::Socket>(h);
@@ -1192,8 +1198,10 @@ impl Stack {
                     s.recv().map(|(d, m)| (d.len(), m.endpoint, copy(buf, d)))
                 };
                 let Ok((len, from, _)) = got else { break };
-                // A connected UDP socket only hears from its peer.
-                if peer.is_some_and(|p| p != from) {
+                // A connected UDP socket only hears from its peer; an
+                // IPV6_V6ONLY one only from IPv6.
+                let v4 = matches!(from.addr, IpAddress::Ipv4(_));
+                if peer.is_some_and(|p| p != from) || (v4 && v4_refused) {
                     if peek {
                         let _ = s.recv();
                     }
