@@ -54,6 +54,12 @@ impl NicPhy {
         }
     }
 
+    /// Whether the driver's transmit ring was full at the last try (until
+    /// its wake-up says otherwise).
+    pub fn tx_blocked(&self) -> bool {
+        self.tx_blocked.load(Ordering::Acquire)
+    }
+
     /// The device's counters.
     pub fn stats(&self) -> Arc<NicStats> {
         self.stats.clone()

@@ -489,6 +489,9 @@ impl Stack {
         let at = self
             .ifaces
             .iter_mut()
+            // A NIC with a full transmit ring would say "now" until it
+            // drains; its wake-up ends the wait instead of a spin.
+            .filter(|i| !matches!(&i.phy, Phy::Nic(n) if n.tx_blocked()))
             .filter_map(|i| i.iface.poll_at(t, &i.sockets))
             .min()?;
         Some((at.total_micros().max(0) as u64).saturating_mul(1000))

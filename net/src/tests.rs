@@ -10,6 +10,14 @@ use super::*;
 use crate::phy::tests::FakeNic;
 use crate::stack::Stack;
 
+/// Tests sharing the global stack take turns: its lock is a kernel mutex,
+/// which cannot sleep on the host when two test threads contend.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn lo4() -> IpAddress {
     IpAddress::v4(127, 0, 0, 1)
 }
@@ -45,6 +53,7 @@ fn connected_pair(port: u16, v6: bool) -> (Socket, Socket, Socket) {
 
 #[test]
 fn tcp_echo_over_loopback_v4_and_v6() {
+    let _turn = serial();
     for (port, v6) in [(7001, false), (7002, true)] {
         let (_l, c, s) = connected_pair(port, v6);
         let data: Vec<u8> = (0..20000u32).map(|i| (i * 7 + 3) as u8).collect();
@@ -72,6 +81,7 @@ fn tcp_echo_over_loopback_v4_and_v6() {
 
 #[test]
 fn half_close_delivers_eof_and_keeps_the_other_way_open() {
+    let _turn = serial();
     let (_l, c, s) = connected_pair(7003, false);
     c.send(b"last words").unwrap();
     c.shutdown(false, true).unwrap();
@@ -91,6 +101,7 @@ fn half_close_delivers_eof_and_keeps_the_other_way_open() {
 
 #[test]
 fn backlog_overflow_is_refused() {
+    let _turn = serial();
     let l = Socket::new(Proto::Tcp, false);
     l.bind(lo4(), 7004).unwrap();
     l.listen(1).unwrap();
@@ -112,6 +123,7 @@ fn backlog_overflow_is_refused() {
 
 #[test]
 fn nobody_listening_is_refused_and_reset_is_reported() {
+    let _turn = serial();
     let c = Socket::new(Proto::Tcp, false);
     let _ = c.connect(IpEndpoint::new(lo4(), 7005));
     settle();
@@ -130,6 +142,7 @@ fn nobody_listening_is_refused_and_reset_is_reported() {
 
 #[test]
 fn ports_conflict_unless_shared() {
+    let _turn = serial();
     let a = Socket::new(Proto::Tcp, false);
     a.bind(lo4(), 7007).unwrap();
     a.listen(1).unwrap();
@@ -154,6 +167,7 @@ fn ports_conflict_unless_shared() {
 
 #[test]
 fn udp_echo_over_loopback() {
+    let _turn = serial();
     let srv = Socket::new(Proto::Udp, true);
     srv.bind(IpAddress::Ipv6(Ipv6Address::UNSPECIFIED), 7009)
         .unwrap();
