@@ -181,6 +181,9 @@ impl Socket {
         let (r, wakes) = {
             let mut s = n.stack.lock();
             let r = f(&mut s, self.id);
+            // Whatever the call changed shows in poll at once (SO_ACCEPTCONN
+            // after listen, POLLOUT after connect), not after the next poll.
+            s.refresh(self.id);
             (r, s.take_wakes())
         };
         for s in wakes {
@@ -271,6 +274,11 @@ impl Socket {
     /// The bound or connected local address.
     pub fn local(&self) -> Option<IpListenEndpoint> {
         self.with(false, |s, id| s.local(id)).ok().flatten()
+    }
+
+    /// Whether listen() made this a listening socket.
+    pub fn listening(&self) -> bool {
+        self.with(false, |s, id| s.listening(id))
     }
 
     /// The connected peer.

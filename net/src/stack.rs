@@ -1268,6 +1268,12 @@ impl Stack {
         }
     }
 
+    pub fn listening(&mut self, id: u64) -> bool {
+        self.recs
+            .get(&id)
+            .is_some_and(|r| matches!(r.kind, Kind::Tcp(Tcp::Listening { .. })))
+    }
+
     pub fn take_error(&mut self, id: u64) -> NetResult<Option<NetError>> {
         self.refresh(id);
         Ok(self.rec(id)?.error.take())

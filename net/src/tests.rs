@@ -177,13 +177,21 @@ fn udp_echo_over_loopback() {
     settle();
     let mut buf = [0u8; 2];
     // A short buffer still reports the datagram's length.
-    assert_eq!(srv.recv_from(&mut buf, true).unwrap().0, 4);
+    let peeked = srv.recv_from(&mut buf, true);
+    assert_eq!(
+        peeked.map(|p| p.0),
+        Ok(4),
+        "client bound to {:?}",
+        cli.local()
+    );
     let mut buf = [0u8; 16];
-    let (n, from) = srv.recv_from(&mut buf, false).unwrap();
+    let (n, from) = srv
+        .recv_from(&mut buf, false)
+        .expect("the datagram stays after a peek");
     assert_eq!(&buf[..n], b"ping");
     srv.send_to(b"pong", Some(from)).unwrap();
     settle();
-    let (n, from) = cli.recv_from(&mut buf, false).unwrap();
+    let (n, from) = cli.recv_from(&mut buf, false).expect("the reply arrives");
     assert_eq!(&buf[..n], b"pong");
     assert_eq!(from.port, 7009);
     assert_eq!(cli.recv_from(&mut buf, false), Err(NetError::WouldBlock));

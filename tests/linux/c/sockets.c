@@ -617,6 +617,78 @@ static const char *blocking_accept_is_interrupted(void) {
     return NULL;
 }
 
+struct bulk_sink {
+    int fd;
+    size_t bytes;
+    uint64_t hash;
+};
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void *bulk_reader(void *arg) {
+    struct bulk_sink *s = arg;
+    unsigned char buf[16384];
+    s->hash = 0xcbf29ce484222325ull;
+    for (;;) {
+        ssize_t r = read(s->fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        s->hash = fnv1a(s->hash, buf, (size_t)r);
+        s->bytes += (size_t)r;
+    }
+    /* Answer with what arrived, then close. */
+    write_all(s->fd, (const unsigned char *)&s->hash, sizeof s->hash);
+    close(s->fd);
+    return NULL;
+}
+
+/* 2 MiB through a small send buffer: blocking sends wait for the window,
+ * nothing is lost or reordered. */
+static const char *tcp_bulk_transfer(void) {
+    int port;
+    int l = listener(0, 2, &port);
+    CHECK(l >= 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(c >= 0);
+    int small = 8192;
+    CHECK_EQ(setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    struct sockaddr_storage ss;
+    socklen_t len = loop_addr(0, port, &ss);
+    CHECK_EQ(connect(c, (struct sockaddr *)&ss, len), 0);
+    struct bulk_sink sink = {.fd = accept(l, 0, 0)};
+    CHECK(sink.fd >= 0);
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, 0, bulk_reader, &sink), 0);
+    static unsigned char chunk[65536];
+    unsigned seed = 7;
+    uint64_t hash = 0xcbf29ce484222325ull;
+    size_t total = 2u << 20;
+    for (size_t sent = 0; sent < total; sent += sizeof chunk) {
+        for (size_t i = 0; i < sizeof chunk; i++)
+            chunk[i] = (unsigned char)rand_r(&seed);
+        hash = fnv1a(hash, chunk, sizeof chunk);
+        /* One blocking send queues it all. */
+        CHECK_EQ(send(c, chunk, sizeof chunk, MSG_NOSIGNAL), sizeof chunk);
+    }
+    CHECK_EQ(shutdown(c, SHUT_WR), 0);
+    uint64_t echoed = 0;
+    CHECK_EQ(read_all(c, (unsigned char *)&echoed, sizeof echoed), 0);
+    pthread_join(t, 0);
+    CHECK_EQ(sink.bytes, total);
+    CHECK(echoed == hash);
+    char b;
+    CHECK_EQ(read(c, &b, 1), 0);
+    close(c);
+    close(l);
+    return NULL;
+}
+
 /* ---- UDP ---- */
 
 static const char *udp_echo(int v6) {
@@ -673,6 +745,7 @@ const struct test socket_tests[] = {
     {"c::tcp_threaded_echo_v6", tcp_echo_v6},
     {"c::tcp_epoll_echo", tcp_epoll_echo},
     {"c::tcp_half_close", tcp_half_close},
+    {"c::tcp_bulk_transfer_small_send_buffer", tcp_bulk_transfer},
     {"c::tcp_nonblocking_connect", tcp_nonblocking_connect},
     {"c::tcp_backlog_refusal_and_reset", tcp_backlog_refusal_and_reset},
     {"c::tcp_options_and_names", tcp_options_and_names},

@@ -359,10 +359,7 @@ impl SocketOps for InetSocket {
             (opt::SOL_SOCKET, opt::SO_ERROR) => {
                 socket::int_bytes(self.sock.take_error().map_or(0, NetError::errno))
             }
-            (opt::SOL_SOCKET, opt::SO_ACCEPTCONN) => b(self.stream()
-                && self.sock.local().is_some()
-                && self.sock.peer().is_err()
-                && self.sock.events() & keel_net::events::HUP == 0),
+            (opt::SOL_SOCKET, opt::SO_ACCEPTCONN) => b(self.sock.listening()),
             (opt::SOL_SOCKET, opt::SO_REUSEADDR) => b(o.reuse_addr),
             (opt::SOL_SOCKET, opt::SO_REUSEPORT) => b(o.reuse_port),
             (opt::SOL_SOCKET, opt::SO_KEEPALIVE) => b(o.keepalive),
