@@ -275,3 +275,96 @@ fn garbage_frames_do_not_hurt() {
     stack.poll();
     assert!(nic.rx.lock().is_empty());
 }
+
+/// A DHCP server in a test: answers DISCOVER with OFFER and REQUEST with
+/// ACK for 10.0.2.15/24, router 10.0.2.2, DNS 10.0.2.3.
+fn dhcp_answer(server: &mut Stack, id: u64) -> bool {
+    use smoltcp::wire::{DhcpMessageType, DhcpPacket, DhcpRepr};
+    let mut buf = [0u8; 1500];
+    let Ok((n, _)) = server.recv_from(id, &mut buf, false) else {
+        return false;
+    };
+    let packet = DhcpPacket::new_checked(&buf[..n]).expect("a DHCP packet");
+    let req = DhcpRepr::parse(&packet).expect("a DHCP message");
+    let kind = match req.message_type {
+        DhcpMessageType::Discover => DhcpMessageType::Offer,
+        DhcpMessageType::Request => DhcpMessageType::Ack,
+        _ => return false,
+    };
+    let mut dns = heapless::Vec::new();
+    dns.push(Ipv4Address::new(10, 0, 2, 3)).unwrap();
+    let reply = DhcpRepr {
+        message_type: kind,
+        transaction_id: req.transaction_id,
+        secs: 0,
+        client_hardware_address: req.client_hardware_address,
+        client_ip: Ipv4Address::UNSPECIFIED,
+        your_ip: Ipv4Address::new(10, 0, 2, 15),
+        server_ip: Ipv4Address::new(10, 0, 2, 2),
+        router: Some(Ipv4Address::new(10, 0, 2, 2)),
+        subnet_mask: Some(Ipv4Address::new(255, 255, 255, 0)),
+        relay_agent_ip: Ipv4Address::UNSPECIFIED,
+        broadcast: false,
+        requested_ip: None,
+        client_identifier: None,
+        server_identifier: Some(Ipv4Address::new(10, 0, 2, 2)),
+        parameter_request_list: None,
+        dns_servers: Some(dns),
+        max_size: None,
+        lease_duration: Some(3600),
+        renew_duration: None,
+        rebind_duration: None,
+        additional_options: &[],
+    };
+    let mut out = alloc::vec![0u8; reply.buffer_len()];
+    reply
+        .emit(&mut DhcpPacket::new_unchecked(&mut out[..]))
+        .expect("emit");
+    let to = IpEndpoint::new(IpAddress::v4(255, 255, 255, 255), 68);
+    server.send_to(id, &out, Some(to)).expect("reply queued");
+    true
+}
+
+#[test]
+fn dhcp_configures_the_interface_and_name_servers() {
+    let cnic = FakeNic::with_ring(usize::MAX);
+    let snic = FakeNic::with_ring(usize::MAX);
+    let mut client = Stack::new();
+    let (cfg, _) = config::parse(&[]);
+    let phy = phy::NicPhy::new(cnic.clone(), Arc::new(AtomicBool::new(false)));
+    client.add_nic(phy, [0x52, 0x54, 0, 0, 0, 9], &cfg);
+    let mut server = Stack::new();
+    let (scfg, _) = config::parse(&[("keel.net.ip".into(), "10.0.2.2/24".into())]);
+    let phy = phy::NicPhy::new(snic.clone(), Arc::new(AtomicBool::new(false)));
+    server.add_nic(phy, [0x52, 0x54, 0, 0, 0, 2], &scfg);
+    let (sid, _) = server.create(Proto::Udp, false);
+    server.bind(sid, IpAddress::v4(0, 0, 0, 0), 67).unwrap();
+    let mut answered = 0;
+    for _ in 0..20 {
+        shuttle(&mut client, &cnic, &mut server, &snic);
+        while dhcp_answer(&mut server, sid) {
+            answered += 1;
+        }
+        if client.ifaces[1].iface.ipv4_addr().is_some() {
+            break;
+        }
+    }
+    assert_eq!(answered, 2, "DISCOVER and REQUEST answered");
+    assert_eq!(
+        client.ifaces[1].iface.ipv4_addr(),
+        Some(Ipv4Address::new(10, 0, 2, 15))
+    );
+    assert!(client.dns_changed);
+    assert_eq!(client.dns, [IpAddress::v4(10, 0, 2, 3)]);
+    // The leased address is the machine's own on loopback too, and the
+    // server can now reach the client.
+    assert!(client.ifaces[0].owns(IpAddress::v4(10, 0, 2, 15)));
+    let (l, _) = client.create(Proto::Tcp, false);
+    client.bind(l, IpAddress::v4(0, 0, 0, 0), 8080).unwrap();
+    client.listen(l, 1).unwrap();
+    let (c, _) = server.create(Proto::Tcp, false);
+    let dst = IpEndpoint::new(IpAddress::v4(10, 0, 2, 15), 8080);
+    assert_eq!(server.connect(c, dst), Err(NetError::InProgress));
+    shuttle(&mut client, &cnic, &mut server, &snic);
+    assert_eq!(server.connect_outcome(c).unwrap(), Some(Ok(())));
+}
