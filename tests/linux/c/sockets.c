@@ -734,6 +734,47 @@ static const char *udp_echo(int v6) {
     return NULL;
 }
 
+static const char *udp_mmsg(void) {
+    int srv = socket(AF_INET, SOCK_DGRAM, 0), cli = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(srv >= 0 && cli >= 0);
+    struct sockaddr_storage ss;
+    socklen_t len = loop_addr(0, 0, &ss);
+    CHECK_EQ(bind(srv, (struct sockaddr *)&ss, len), 0);
+    len = loop_addr(0, port_of(srv), &ss);
+    CHECK_EQ(connect(cli, (struct sockaddr *)&ss, len), 0);
+    char *words[3] = {"alpha", "be", "gamma!"};
+    struct iovec iov[3];
+    struct mmsghdr out[3];
+    memset(out, 0, sizeof out);
+    for (int i = 0; i < 3; i++) {
+        iov[i] = (struct iovec){.iov_base = words[i], .iov_len = strlen(words[i])};
+        out[i].msg_hdr.msg_iov = &iov[i];
+        out[i].msg_hdr.msg_iovlen = 1;
+    }
+    CHECK_EQ(sendmmsg(cli, out, 3, 0), 3);
+    CHECK_EQ(out[2].msg_len, 6);
+    char bufs[4][16];
+    struct iovec riov[4];
+    struct mmsghdr in[4];
+    memset(in, 0, sizeof in);
+    for (int i = 0; i < 4; i++) {
+        riov[i] = (struct iovec){.iov_base = bufs[i], .iov_len = sizeof bufs[i]};
+        in[i].msg_hdr.msg_iov = &riov[i];
+        in[i].msg_hdr.msg_iovlen = 1;
+    }
+    struct pollfd p = {.fd = srv, .events = POLLIN};
+    CHECK_EQ(poll(&p, 1, 5000), 1);
+    usleep(20000); /* let all three arrive */
+    /* MSG_WAITFORONE: waits for the first, takes what is there, returns. */
+    CHECK_EQ(recvmmsg(srv, in, 4, MSG_WAITFORONE, 0), 3);
+    CHECK_EQ(in[0].msg_len, 5);
+    CHECK_EQ(in[1].msg_len, 2);
+    CHECK(memcmp(bufs[2], "gamma!", 6) == 0);
+    close(srv);
+    close(cli);
+    return NULL;
+}
+
 static const char *udp_echo_v4(void) { return udp_echo(0); }
 static const char *udp_echo_v6(void) { return udp_echo(1); }
 
@@ -752,5 +793,6 @@ const struct test socket_tests[] = {
     {"c::tcp_blocking_accept_interrupted", blocking_accept_is_interrupted},
     {"c::udp_echo_v4", udp_echo_v4},
     {"c::udp_echo_v6", udp_echo_v6},
+    {"c::udp_sendmmsg_recvmmsg", udp_mmsg},
     {0, 0},
 };

@@ -351,6 +351,13 @@ pub const IMPLEMENTED: &[(&str, Handler, Status)] = &[
         net::recvmsg,
         Status::Partial("as recvfrom; never returns ancillary data"),
     ),
+    ("sendmmsg", net::sendmmsg, Status::Partial("as sendmsg")),
+    (
+        "recvmmsg",
+        net::recvmmsg,
+        Status::Partial("as recvmsg; MSG_WAITFORONE"),
+    ),
+    ("socketcall", net::socketcall, Status::Full),
     ("shutdown", net::shutdown, Status::Full),
     ("getsockname", net::getsockname, Status::Full),
     ("getpeername", net::getpeername, Status::Full),

@@ -284,7 +284,11 @@ fn read_msghdr(addr: u64) -> Result<MsgHdr, Errno> {
 /// sendmsg(2). Ancillary data (SCM_RIGHTS, SCM_CREDENTIALS) is not
 /// supported: EINVAL rather than silently dropping it.
 pub fn sendmsg(c: &mut Call<'_>) -> SysResult {
-    let m = read_msghdr(c.args[1])?;
+    send_one(c.int(0), c.args[1], c.args[2] as u32).map(|n| n as isize)
+}
+
+fn send_one(fd: i64, hdr: u64, flags: u32) -> Result<usize, Errno> {
+    let m = read_msghdr(hdr)?;
     if m.controllen != 0 && m.control != 0 {
         return Err(Errno::EINVAL);
     }
@@ -302,20 +306,20 @@ pub fn sendmsg(c: &mut Call<'_>) -> SysResult {
         data.resize(start + take, 0);
         mem::read_into(base, &mut data[start..])?;
     }
-    let flags = c.args[2] as u32;
-    let n = with_socket(c.int(0), |s, _| s.send(&data, flags, to.as_deref()))?;
-    Ok(n as isize)
+    with_socket(fd, |s, _| s.send(&data, flags, to.as_deref()))
 }
 
 /// recvmsg(2). No ancillary data is ever delivered (msg_controllen 0).
 pub fn recvmsg(c: &mut Call<'_>) -> SysResult {
-    let hdr = c.args[1];
+    recv_one(c.int(0), c.args[1], c.args[2] as u32).map(|n| n as isize)
+}
+
+fn recv_one(fd: i64, hdr: u64, flags: u32) -> Result<usize, Errno> {
     let m = read_msghdr(hdr)?;
-    let flags = c.args[2] as u32;
     let iov = iovecs(m.iov, m.iovlen)?;
     let total: usize = iov.iter().map(|v| v.1).sum::<usize>().min(MAX_IO);
     let mut buf = alloc::vec![0u8; total];
-    let r = with_socket(c.int(0), |s, _| s.recv(&mut buf, flags))?;
+    let r = with_socket(fd, |s, _| s.recv(&mut buf, flags))?;
     let mut done = 0;
     for &(base, len) in &iov {
         if done == r.copied {
@@ -338,7 +342,117 @@ pub fn recvmsg(c: &mut Call<'_>) -> SysResult {
         r.full
     } else {
         r.copied
-    } as isize)
+    })
+}
+
+/// Bytes of `struct mmsghdr`: a msghdr and the length sent or received.
+const MMSGHDR: u64 = 64;
+/// Most messages one sendmmsg/recvmmsg handles (UIO_MAXIOV).
+const MMSG_MAX: u64 = 1024;
+
+/// sendmmsg(2): each message as sendmsg; stops at the first error after
+/// some were sent (reporting how many), as Linux does.
+pub fn sendmmsg(c: &mut Call<'_>) -> SysResult {
+    let (fd, vec, count, flags) = (
+        c.int(0),
+        c.args[1],
+        c.args[2].min(MMSG_MAX),
+        c.args[3] as u32,
+    );
+    let mut sent = 0;
+    while sent < count {
+        let at = vec + sent * MMSGHDR;
+        match send_one(fd, at, flags) {
+            Ok(n) => mem::write_u32(at + 56, n as u32)?,
+            Err(e) if sent == 0 => return Err(e),
+            Err(_) => break,
+        }
+        sent += 1;
+    }
+    Ok(sent as isize)
+}
+
+/// MSG_WAITFORONE: block for the first message only.
+const MSG_WAITFORONE: u32 = 0x10000;
+
+/// recvmmsg(2). The timeout is checked after each message (Linux's
+/// semantics: it does not bound the wait for the first one).
+pub fn recvmmsg(c: &mut Call<'_>) -> SysResult {
+    let (fd, vec, count) = (c.int(0), c.args[1], c.args[2].min(MMSG_MAX));
+    let mut flags = c.args[3] as u32;
+    let deadline = if c.args[4] != 0 {
+        let ns = crate::time_util::read_timespec(c.args[4])?;
+        Some(keel_core::time::monotonic_ns().saturating_add(ns))
+    } else {
+        None
+    };
+    let wait_for_one = flags & MSG_WAITFORONE != 0;
+    flags &= !MSG_WAITFORONE;
+    let mut got = 0;
+    while got < count {
+        let at = vec + got * MMSGHDR;
+        match recv_one(fd, at, flags) {
+            Ok(n) => mem::write_u32(at + 56, n as u32)?,
+            Err(e) if got == 0 => return Err(e),
+            Err(_) => break,
+        }
+        got += 1;
+        if wait_for_one {
+            flags |= msg::DONTWAIT;
+        }
+        if deadline.is_some_and(|d| keel_core::time::monotonic_ns() >= d) {
+            break;
+        }
+    }
+    Ok(got as isize)
+}
+
+/// socketcall(2): ppc64's multiplexer, which glibc uses when it cannot
+/// assume the direct socket calls; each call number takes its arguments
+/// from an array in app memory.
+pub fn socketcall(c: &mut Call<'_>) -> SysResult {
+    type H = fn(&mut Call<'_>) -> SysResult;
+    const CALLS: [(H, usize); 20] = [
+        (socket, 3),
+        (bind, 3),
+        (connect, 3),
+        (listen, 2),
+        (accept, 3),
+        (getsockname, 3),
+        (getpeername, 3),
+        (socketpair, 4),
+        (send, 4),
+        (recv, 4),
+        (sendto, 6),
+        (recvfrom, 6),
+        (shutdown, 2),
+        (setsockopt, 5),
+        (getsockopt, 5),
+        (sendmsg, 3),
+        (recvmsg, 3),
+        (accept4, 4),
+        (recvmmsg, 5),
+        (sendmmsg, 4),
+    ];
+    let which = c.args[0];
+    let Some(&(handler, nargs)) = which
+        .checked_sub(1)
+        .and_then(|i| CALLS.get(usize::try_from(i).ok()?))
+    else {
+        return Err(Errno::EINVAL);
+    };
+    let raw = mem::read_bytes(c.args[1], nargs * 8)?;
+    let mut args = [0u64; 6];
+    for (a, b) in args.iter_mut().zip(raw.chunks_exact(8)) {
+        *a = u64::from_le_bytes(b.try_into().map_err(|_| Errno::EFAULT)?);
+    }
+    let mut inner = Call {
+        args,
+        frame: c.frame,
+        abi: c.abi,
+        frame_replaced: false,
+    };
+    handler(&mut inner)
 }
 
 /// shutdown(2).
