@@ -1190,7 +1190,7 @@ impl Stack {
             return Ok((n, peer));
         };
         let peer = u.peer;
-        let v4_refused = r.v6 && r.opts.v6only;
+        let family_ok = family_filter(r);
         let socks = u.socks.clone();
         for (i, h) in socks {
             let s = self.ifaces[i].sockets.get_mut::<udp::Socket>(h);
@@ -1201,10 +1201,9 @@ impl Stack {
                     s.recv().map(|(d, m)| (d.len(), m.endpoint, copy(buf, d)))
                 };
                 let Ok((len, from, _)) = got else { break };
-                // A connected UDP socket only hears from its peer; an
-                // IPV6_V6ONLY one only from IPv6.
-                let v4 = matches!(from.addr, IpAddress::Ipv4(_));
-                if peer.is_some_and(|p| p != from) || (v4 && v4_refused) {
+                // A connected UDP socket only hears from its peer, and a
+                // socket only from its family (smoltcp's wildcard takes both).
+                if peer.is_some_and(|p| p != from) || !family_ok(from.addr) {
                     if peek {
                         let _ = s.recv();
                     }
@@ -1314,7 +1313,7 @@ impl Stack {
         };
         let mut ev: u16 = 0;
         let mut fp: u64 = 0;
-        let v4_refused = r.v6 && r.opts.v6only;
+        let family_ok = family_filter(r);
         let mut rearm = false;
         match &mut r.kind {
             Kind::Tcp(Tcp::Idle) => ev = events::OUT | events::HUP,
@@ -1332,12 +1331,12 @@ impl Stack {
                             rearm = true;
                         }
                         _ => {
-                            let v4 = s
-                                .local_endpoint()
-                                .is_some_and(|l| matches!(l.addr, IpAddress::Ipv4(_)));
+                            let ok = s.local_endpoint().is_some_and(|l| family_ok(l.addr));
                             armed.swap_remove(k);
-                            if v4 && v4_refused {
-                                // IPV6_V6ONLY: IPv4 clients are turned away.
+                            if !ok {
+                                // smoltcp's wildcard listener takes both
+                                // families: an AF_INET socket turns IPv6
+                                // clients away, an IPV6_V6ONLY one IPv4.
                                 s.abort();
                                 self.orphans.push((i, h));
                             } else {
@@ -1431,6 +1430,16 @@ impl Stack {
     /// them once the stack lock is released.
     pub fn take_wakes(&mut self) -> Vec<Arc<Signal>> {
         core::mem::take(&mut self.to_wake)
+    }
+}
+
+/// Which peer addresses a socket's family admits: AF_INET only IPv4,
+/// AF_INET6 both unless IPV6_V6ONLY.
+fn family_filter(r: &Rec) -> impl Fn(IpAddress) -> bool + use<> {
+    let (v6, only) = (r.v6, r.opts.v6only);
+    move |a| match a {
+        IpAddress::Ipv4(_) => !v6 || !only,
+        IpAddress::Ipv6(_) => v6,
     }
 }
 

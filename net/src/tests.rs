@@ -141,6 +141,46 @@ fn nobody_listening_is_refused_and_reset_is_reported() {
 }
 
 #[test]
+fn sockets_only_hear_their_family() {
+    let _turn = serial();
+    let l = Socket::new(Proto::Tcp, false);
+    l.bind(IpAddress::v4(0, 0, 0, 0), 7010).unwrap();
+    l.listen(2).unwrap();
+    let c6 = Socket::new(Proto::Tcp, true);
+    let _ = c6.connect(IpEndpoint::new(
+        IpAddress::Ipv6(Ipv6Address::LOCALHOST),
+        7010,
+    ));
+    let c4 = Socket::new(Proto::Tcp, false);
+    let _ = c4.connect(IpEndpoint::new(lo4(), 7010));
+    settle();
+    assert_eq!(c4.connect_outcome().unwrap(), Some(Ok(())));
+    assert!(
+        c6.connect_outcome().unwrap() != Some(Ok(()))
+            || c6.recv(&mut [0u8; 1], false) == Err(NetError::Reset)
+    );
+    let (_s, peer) = l.accept().unwrap();
+    assert_eq!(peer.addr, lo4());
+    assert_eq!(l.accept().err(), Some(NetError::WouldBlock));
+
+    let only6 = Socket::new(Proto::Udp, true);
+    let mut o = only6.options();
+    o.v6only = true;
+    only6.set_options(o).unwrap();
+    only6
+        .bind(IpAddress::Ipv6(Ipv6Address::UNSPECIFIED), 7011)
+        .unwrap();
+    let u4 = Socket::new(Proto::Udp, false);
+    u4.send_to(b"v4", Some(IpEndpoint::new(lo4(), 7011)))
+        .unwrap();
+    settle();
+    assert_eq!(
+        only6.recv_from(&mut [0u8; 4], false),
+        Err(NetError::WouldBlock)
+    );
+}
+
+#[test]
 fn ports_conflict_unless_shared() {
     let _turn = serial();
     let a = Socket::new(Proto::Tcp, false);
