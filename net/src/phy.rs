@@ -154,7 +154,9 @@ impl phy::Device for NicPhy {
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = self.dev.mtu() + ETHERNET_HEADER;
+        // A device's nonsense MTU is bounded: below 576 IPv4 cannot work
+        // at all, above 65521 the length fields overflow.
+        caps.max_transmission_unit = self.dev.mtu().clamp(576, 65521) + ETHERNET_HEADER;
         // One frame per token: the driver's ring decides how many fit.
         caps.max_burst_size = None;
         if self.dev.checksum_offload() {

@@ -372,6 +372,21 @@ impl Stack {
     /// Add a NIC; `config` applies when it is the first (eth0).
     pub fn add_nic(&mut self, phy: NicPhy, mac: [u8; 6], config: &NetConfig) -> usize {
         let mut phy = phy;
+        // smoltcp panics on a multicast station address; a device that
+        // reports one (or none) gets a random locally administered one.
+        let mac = if EthernetAddress(mac).is_unicast() && mac != [0; 6] {
+            mac
+        } else {
+            let mut m = keel_core::random::next_u64().to_le_bytes();
+            m[0] = (m[0] & 0xfe) | 0x02;
+            let fixed = [m[0], m[1], m[2], m[3], m[4], m[5]];
+            kprintln!(
+                "keel: NIC reported MAC {}; using {} instead",
+                EthernetAddress(mac),
+                EthernetAddress(fixed)
+            );
+            fixed
+        };
         let mut cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
         cfg.random_seed = keel_core::random::next_u64();
         let mut iface = Interface::new(cfg, &mut phy, now());

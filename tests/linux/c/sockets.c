@@ -357,6 +357,7 @@ static const char *tcp_echo_v6(void) { return tcp_threaded_echo(1); }
 
 struct epoll_server {
     int listen_fd, clients;
+    unsigned conn_events; /* EPOLLET or 0 */
     const char *error;
 };
 
@@ -381,7 +382,7 @@ static void *epoll_server_thread(void *arg) {
                 if (c < 0)
                     continue;
                 accepted++;
-                struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = c};
+                struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP | s->conn_events, .data.fd = c};
                 epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
                 continue;
             }
@@ -416,12 +417,12 @@ static void *epoll_server_thread(void *arg) {
     return NULL;
 }
 
-static const char *tcp_epoll_echo(void) {
+static const char *tcp_epoll_echo(unsigned conn_events) {
     int port;
     int l = listener(0, 8, &port);
     CHECK(l >= 0);
     fcntl(l, F_SETFL, O_NONBLOCK);
-    struct epoll_server s = {.listen_fd = l, .clients = 3};
+    struct epoll_server s = {.listen_fd = l, .clients = 3, .conn_events = conn_events};
     pthread_t t;
     CHECK_EQ(pthread_create(&t, 0, epoll_server_thread, &s), 0);
     const char *why = run_clients(0, port, 3, 32 * 1024);
@@ -433,6 +434,10 @@ static const char *tcp_epoll_echo(void) {
         return s.error;
     return NULL;
 }
+
+static const char *tcp_epoll_echo_level(void) { return tcp_epoll_echo(0); }
+/* Edge-triggered: the server drains each connection until EAGAIN. */
+static const char *tcp_epoll_echo_edge(void) { return tcp_epoll_echo(EPOLLET); }
 
 static const char *tcp_half_close(void) {
     int port;
@@ -784,7 +789,8 @@ const struct test socket_tests[] = {
     {"c::unix_stream_filesystem_names", unix_stream_filesystem_names},
     {"c::tcp_threaded_echo_v4", tcp_echo_v4},
     {"c::tcp_threaded_echo_v6", tcp_echo_v6},
-    {"c::tcp_epoll_echo", tcp_epoll_echo},
+    {"c::tcp_epoll_echo_level_triggered", tcp_epoll_echo_level},
+    {"c::tcp_epoll_echo_edge_triggered", tcp_epoll_echo_edge},
     {"c::tcp_half_close", tcp_half_close},
     {"c::tcp_bulk_transfer_small_send_buffer", tcp_bulk_transfer},
     {"c::tcp_nonblocking_connect", tcp_nonblocking_connect},
