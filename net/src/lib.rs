@@ -17,6 +17,18 @@ extern crate alloc;
 #[cfg(test)]
 extern crate keel_platform_host;
 
+/// Console messages. Host tests stay quiet: the host console writes
+/// straight to stdout, past the test harness's capture, and would
+/// interleave with its result lines.
+macro_rules! log {
+    ($($arg:tt)*) => {
+        if !cfg!(test) {
+            keel_core::kprintln!($($arg)*);
+        }
+    };
+}
+pub(crate) use log;
+
 pub mod config;
 pub mod device;
 pub mod phy;
@@ -48,7 +60,7 @@ fn net() -> &'static Net {
     NET.call_once(|| {
         let (cfg, problems) = config::parse(keel_core::cmdline::net_options());
         for p in problems {
-            keel_core::kprintln!("keel: {p}");
+            log!("keel: {p}");
         }
         let kick = Arc::new(Kick {
             kicked: AtomicBool::new(false),

@@ -19,7 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use keel_core::kprintln;
+use crate::log as kprintln;
 use keel_core::sync::WaitQueue;
 use keel_fs::Readiness;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
