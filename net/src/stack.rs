@@ -71,6 +71,8 @@ pub enum NetError {
     NotSupported,
     /// ENOBUFS.
     NoBuffers,
+    /// EACCES (a broadcast without SO_BROADCAST).
+    Access,
 }
 
 impl NetError {
@@ -94,6 +96,7 @@ impl NetError {
             NetError::Invalid => 22,
             NetError::NotSupported => 95,
             NetError::NoBuffers => 105,
+            NetError::Access => 13,
         }
     }
 }
@@ -173,6 +176,16 @@ pub struct Options {
     pub v6only: bool,
     /// SO_LINGER: Some(0) resets the connection on close.
     pub linger: Option<u32>,
+    /// TCP_KEEPIDLE: idle seconds before keep-alive probes.
+    pub keepidle: u32,
+    /// TCP_KEEPINTVL: seconds between probes.
+    pub keepintvl: u32,
+    /// TCP_KEEPCNT: unanswered probes before the connection is dropped.
+    pub keepcnt: u32,
+    /// SO_BROADCAST: UDP may send to broadcast addresses.
+    pub broadcast: bool,
+    /// IP_TTL / IPV6_UNICAST_HOPS (None: smoltcp's default, 64).
+    pub hop_limit: Option<u8>,
 }
 
 /// Default buffer size per direction (Linux's tcp_rmem default is 128 KiB;
@@ -204,6 +217,12 @@ impl Default for Options {
             reuse_port: false,
             v6only: false,
             linger: None,
+            // Linux's defaults.
+            keepidle: 7200,
+            keepintvl: 75,
+            keepcnt: 9,
+            broadcast: false,
+            hop_limit: None,
         }
     }
 }
@@ -605,6 +624,18 @@ impl Stack {
         }
     }
 
+    /// 255.255.255.255 or the broadcast address of an interface's subnet.
+    fn is_broadcast(&self, a: IpAddress) -> bool {
+        let IpAddress::Ipv4(v4) = a else { return false };
+        v4.is_broadcast()
+            || self.ifaces.iter().any(|i| {
+                i.iface.ip_addrs().iter().any(|c| match c {
+                    IpCidr::Ipv4(c) => c.prefix_len() < 31 && c.broadcast() == Some(v4),
+                    _ => false,
+                })
+            })
+    }
+
     /// The interface that reaches `dst`.
     fn route(&self, dst: IpAddress) -> NetResult<usize> {
         if is_loopback(dst) || self.ifaces[0].owns(dst) {
@@ -747,11 +778,20 @@ impl Stack {
     pub fn set_options(&mut self, id: u64, o: Options) -> NetResult<()> {
         let r = self.recs.get_mut(&id).ok_or(NetError::Invalid)?;
         r.opts = o;
-        if let Kind::Tcp(Tcp::Conn(c)) = &r.kind {
-            let s = self.ifaces[c.slot.0]
-                .sockets
-                .get_mut::<tcp::Socket>(c.slot.1);
-            apply_tcp_options(s, &o);
+        match &r.kind {
+            Kind::Tcp(Tcp::Conn(c)) => {
+                let s = self.ifaces[c.slot.0]
+                    .sockets
+                    .get_mut::<tcp::Socket>(c.slot.1);
+                apply_tcp_options(s, &o);
+            }
+            Kind::Udp(u) => {
+                for &(i, h) in &u.socks {
+                    let s = self.ifaces[i].sockets.get_mut::<udp::Socket>(h);
+                    s.set_hop_limit(o.hop_limit.filter(|&h| h > 0));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -853,6 +893,7 @@ impl Stack {
                 buffer(o.sndbuf)?,
             );
             let mut s = udp::Socket::new(rx, tx);
+            s.set_hop_limit(o.hop_limit.filter(|&h| h > 0));
             s.bind(ep).map_err(|_| NetError::Invalid)?;
             slots.push((i, self.ifaces[i].sockets.add(s)));
         }
@@ -1165,6 +1206,9 @@ impl Stack {
         let dst = to.or(u.peer).ok_or(NetError::DestAddrRequired)?;
         if dst.port == 0 {
             return Err(NetError::Invalid);
+        }
+        if self.is_broadcast(dst.addr) && !self.rec(id)?.opts.broadcast {
+            return Err(NetError::Access);
         }
         self.autobind(id)?;
         let iface = self.route(dst.addr)?;
@@ -1482,7 +1526,18 @@ fn is_link_local(a: IpAddress) -> bool {
 
 fn apply_tcp_options(s: &mut tcp::Socket<'static>, o: &Options) {
     s.set_nagle_enabled(!o.nodelay);
-    s.set_keep_alive(o.keepalive.then(|| Duration::from_secs(75)));
+    // smoltcp has one keep-alive interval: probes start after TCP_KEEPIDLE
+    // and repeat at that interval; the connection is dropped when nothing
+    // answered for the idle time plus TCP_KEEPCNT probe intervals, about
+    // when Linux would give up.
+    s.set_keep_alive(
+        o.keepalive
+            .then(|| Duration::from_secs(u64::from(o.keepidle.max(1)))),
+    );
+    s.set_timeout(o.keepalive.then(|| {
+        Duration::from_secs(u64::from(o.keepidle) + u64::from(o.keepintvl) * u64::from(o.keepcnt))
+    }));
+    s.set_hop_limit(o.hop_limit.filter(|&h| h > 0));
     // Delayed ACKs only help when Nagle batches; with TCP_NODELAY the app
     // wants every write out now, and the peer's ACK too.
     s.set_ack_delay(if o.nodelay {

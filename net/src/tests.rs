@@ -378,6 +378,9 @@ fn dhcp_configures_the_interface_and_name_servers() {
     let phy = phy::NicPhy::new(snic.clone(), Arc::new(AtomicBool::new(false)));
     server.add_nic(phy, [0x52, 0x54, 0, 0, 0, 2], &scfg);
     let (sid, _) = server.create(Proto::Udp, false);
+    let mut o = server.options(sid).unwrap();
+    o.broadcast = true; // replies go to 255.255.255.255
+    server.set_options(sid, o).unwrap();
     server.bind(sid, IpAddress::v4(0, 0, 0, 0), 67).unwrap();
     let mut answered = 0;
     for _ in 0..20 {

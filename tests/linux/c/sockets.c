@@ -560,6 +560,17 @@ static const char *tcp_options_and_names(void) {
     v = 1;
     CHECK_EQ(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof v), 0);
     CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v), 0);
+    v = 60;
+    CHECK_EQ(setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v), 0);
+    CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);
+    CHECK_EQ(v, 60);
+    v = 0;
+    CHECK_EQ(setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v), -1);
+    CHECK_EQ(errno, EINVAL);
+    v = 17;
+    CHECK_EQ(setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, sizeof v), 0);
+    CHECK_EQ(getsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &v, &len), 0);
+    CHECK_EQ(v, 17);
     v = 32768;
     CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
     CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
@@ -588,6 +599,16 @@ static const char *tcp_options_and_names(void) {
     CHECK_EQ(socket(AF_INET, SOCK_STREAM | 0x10000000, 0), -1);
     CHECK_EQ(errno, EINVAL);
     close(fd);
+    /* Broadcasts need SO_BROADCAST. */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in bc = {.sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = INADDR_BROADCAST};
+    CHECK_EQ(sendto(u, "x", 1, 0, (struct sockaddr *)&bc, sizeof bc), -1);
+    CHECK_EQ(errno, EACCES);
+    v = 1;
+    CHECK_EQ(setsockopt(u, SOL_SOCKET, SO_BROADCAST, &v, sizeof v), 0);
+    CHECK_EQ(getsockopt(u, SOL_SOCKET, SO_BROADCAST, &v, &len), 0);
+    CHECK_EQ(v, 1);
+    close(u);
     return NULL;
 }
 

@@ -329,6 +329,30 @@ impl SocketOps for InetSocket {
             (opt::SOL_TCP, opt::TCP_NODELAY) if self.stream() => {
                 o.nodelay = socket::int_value(v)? != 0
             }
+            (opt::SOL_TCP, opt::TCP_KEEPIDLE | opt::TCP_KEEPINTVL | opt::TCP_KEEPCNT)
+                if self.stream() =>
+            {
+                // Linux's bounds: 1..=32767 seconds, 1..=127 probes.
+                let n = socket::int_value(v)?;
+                let max = if name == opt::TCP_KEEPCNT { 127 } else { 32767 };
+                if !(1..=max).contains(&n) {
+                    return Err(Errno::EINVAL);
+                }
+                match name {
+                    opt::TCP_KEEPIDLE => o.keepidle = n as u32,
+                    opt::TCP_KEEPINTVL => o.keepintvl = n as u32,
+                    _ => o.keepcnt = n as u32,
+                }
+            }
+            (opt::SOL_SOCKET, opt::SO_BROADCAST) => o.broadcast = socket::int_value(v)? != 0,
+            (opt::SOL_IP, opt::IP_TTL) | (opt::SOL_IPV6, opt::IPV6_UNICAST_HOPS) => {
+                // -1 restores the default; 0 is refused (Linux: EINVAL).
+                o.hop_limit = match socket::int_value(v)? {
+                    -1 => None,
+                    n @ 1..=255 => Some(n as u8),
+                    _ => return Err(Errno::EINVAL),
+                };
+            }
             (opt::SOL_IPV6, opt::IPV6_V6ONLY) if self.v6 => {
                 if self.sock.local().is_some() {
                     return Err(Errno::EINVAL); // Linux: only before bind
@@ -373,6 +397,19 @@ impl SocketOps for InetSocket {
                 socket::timeval_bytes(self.sndtimeo.load(Ordering::Relaxed))
             }
             (opt::SOL_TCP, opt::TCP_NODELAY) if self.stream() => b(o.nodelay),
+            (opt::SOL_TCP, opt::TCP_KEEPIDLE) if self.stream() => {
+                socket::int_bytes(o.keepidle as i32)
+            }
+            (opt::SOL_TCP, opt::TCP_KEEPINTVL) if self.stream() => {
+                socket::int_bytes(o.keepintvl as i32)
+            }
+            (opt::SOL_TCP, opt::TCP_KEEPCNT) if self.stream() => {
+                socket::int_bytes(o.keepcnt as i32)
+            }
+            (opt::SOL_SOCKET, opt::SO_BROADCAST) => b(o.broadcast),
+            (opt::SOL_IP, opt::IP_TTL) | (opt::SOL_IPV6, opt::IPV6_UNICAST_HOPS) => {
+                socket::int_bytes(i32::from(o.hop_limit.unwrap_or(64)))
+            }
             (opt::SOL_IPV6, opt::IPV6_V6ONLY) if self.v6 => b(o.v6only),
             _ => return Err(Errno::ENOPROTOOPT),
         })

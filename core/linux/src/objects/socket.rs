@@ -105,6 +105,10 @@ pub mod opt {
     pub const TCP_KEEPCNT: i32 = 6;
     #[allow(missing_docs)]
     pub const IPV6_V6ONLY: i32 = 26;
+    #[allow(missing_docs)]
+    pub const IP_TTL: i32 = 2;
+    #[allow(missing_docs)]
+    pub const IPV6_UNICAST_HOPS: i32 = 16;
 }
 
 /// Address families.
