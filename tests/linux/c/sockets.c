@@ -481,6 +481,36 @@ static const char *tcp_half_close(void) {
     return NULL;
 }
 
+/* Many short connections one after another: closed connections and
+ * their ports must be recycled, not pile up. */
+static const char *tcp_many_short_connections(void) {
+    int port;
+    int l = listener(0, 4, &port);
+    CHECK(l >= 0);
+    for (int i = 0; i < 300; i++) {
+        int c = connect_to(0, port);
+        if (c < 0)
+            return failf("connection %d: %s", i, strerror(errno));
+        int s = accept(l, 0, 0);
+        CHECK(s >= 0);
+        CHECK_EQ(write(c, "q", 1), 1);
+        char b;
+        CHECK_EQ(read(s, &b, 1), 1);
+        /* Alternate who closes first. */
+        if (i % 2) {
+            close(c);
+            CHECK_EQ(read(s, &b, 1), 0);
+            close(s);
+        } else {
+            close(s);
+            CHECK_EQ(read(c, &b, 1), 0);
+            close(c);
+        }
+    }
+    close(l);
+    return NULL;
+}
+
 static const char *tcp_nonblocking_connect(void) {
     int port;
     int l = listener(0, 2, &port);
@@ -814,6 +844,7 @@ const struct test socket_tests[] = {
     {"c::tcp_epoll_echo_edge_triggered", tcp_epoll_echo_edge},
     {"c::tcp_half_close", tcp_half_close},
     {"c::tcp_bulk_transfer_small_send_buffer", tcp_bulk_transfer},
+    {"c::tcp_many_short_connections", tcp_many_short_connections},
     {"c::tcp_nonblocking_connect", tcp_nonblocking_connect},
     {"c::tcp_backlog_refusal_and_reset", tcp_backlog_refusal_and_reset},
     {"c::tcp_options_and_names", tcp_options_and_names},
