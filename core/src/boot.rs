@@ -21,6 +21,7 @@ pub struct PlatformHooks {
 /// have been used for `memory::init`; `options` is `cmdline::parse` of its
 /// command line (the platform parses it once, early, for its own options).
 pub fn run(boot: &'static BootInfo, options: BootOptions, hooks: PlatformHooks) -> ! {
+    crate::cmdline::set_net_options(options.net.clone());
     sched::init_cpu(0, boot.boot_stack.0, boot.boot_stack.1);
     smp::start_secondaries(boot);
     (hooks.probe_devices)();

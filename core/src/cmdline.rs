@@ -17,6 +17,9 @@ pub struct BootOptions {
     pub tsc_khz: Option<u64>,
     /// `keel.root=`: where the root filesystem comes from.
     pub root: RootChoice,
+    /// `keel.net.*` options as (name, value), checked by the network stack
+    /// when it starts (it knows what they mean; see docs/networking.md).
+    pub net: Vec<(String, String)>,
     /// App argv: every word after `--`.
     pub app_args: Vec<String>,
     /// Problems found, one human-readable line each.
@@ -97,6 +100,19 @@ pub fn split_words(line: &str) -> Vec<String> {
     words
 }
 
+static NET_OPTIONS: spin::Once<Vec<(String, String)>> = spin::Once::new();
+
+/// Keep the `keel.net.*` options for the network stack (boot does this).
+pub fn set_net_options(options: Vec<(String, String)>) {
+    NET_OPTIONS.call_once(|| options);
+}
+
+/// The `keel.net.*` options of this boot (empty before boot recorded them,
+/// as in host tests).
+pub fn net_options() -> &'static [(String, String)] {
+    NET_OPTIONS.get().map_or(&[], Vec::as_slice)
+}
+
 /// Parse a command line.
 pub fn parse(line: &str) -> BootOptions {
     let mut opts = BootOptions::default();
@@ -113,6 +129,9 @@ pub fn parse(line: &str) -> BootOptions {
             continue; // options for someone else (e.g. a Linux-style console=)
         }
         match (key, value) {
+            (k, v) if k.starts_with("keel.net.") => opts
+                .net
+                .push((k.into(), v.unwrap_or_default().into())),
             ("keel.test", Some(v)) if !v.is_empty() => opts.test = Some(v.into()),
             ("keel.test.after", Some(v)) if !v.is_empty() => opts.test_after = Some(v.into()),
             ("keel.tsc_khz", Some(v)) if !v.is_empty() => match v.parse::<u64>() {
@@ -162,6 +181,19 @@ mod tests {
         assert_eq!(o.problems.len(), 3);
         assert!(o.problems[0].contains("unknown boot option keel.tset"));
         assert!(o.problems[1].contains("needs a value"));
+    }
+
+    #[test]
+    fn network_options_are_collected_for_the_stack() {
+        let o = parse("keel.net.ip=10.0.2.15/24 keel.net.dhcp -- app");
+        assert_eq!(
+            o.net,
+            [
+                ("keel.net.ip".into(), "10.0.2.15/24".into()),
+                ("keel.net.dhcp".into(), String::new())
+            ]
+        );
+        assert!(o.problems.is_empty());
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub enum FsError {
     NotSupported,
     /// EINTR.
     Interrupted,
+    /// Another errno, from an object that is not a file (a socket's
+    /// ECONNRESET, ENOTCONN, ...), passed through unchanged.
+    Other(i32),
 }
 
 /// Result of a filesystem operation.
@@ -87,6 +90,7 @@ impl FsError {
             FsError::NotEmpty => 39,
             FsError::Loop => 40,
             FsError::NotSupported => 95,
+            FsError::Other(e) => e,
         }
     }
 }

@@ -196,6 +196,13 @@ impl Inode for RamDir {
                 RamDir::new(self.fs.clone(), ino, mode)
             }
             FileType::Regular => Arc::new(RamFile::new(self.fs.clone(), ino, mode)),
+            // A name for an object that lives elsewhere (a bound AF_UNIX
+            // socket): the node only carries the name and attributes.
+            FileType::Socket => Arc::new(RamSpecial {
+                fs: self.fs.clone(),
+                attrs: Attrs::new(ino, mode),
+                kind,
+            }),
             _ => return Err(FsError::NotSupported),
         };
         e.insert(name.to_string(), node.clone());
@@ -556,6 +563,26 @@ impl Mappable for RamFile {
 
     fn describe(&self) -> String {
         alloc::format!("ramfs inode {}", self.attrs.ino)
+    }
+}
+
+/// A node with no data of its own (a socket's name).
+pub struct RamSpecial {
+    fs: Arc<RamFs>,
+    attrs: Attrs,
+    kind: FileType,
+}
+
+impl Inode for RamSpecial {
+    fn metadata(&self) -> Metadata {
+        self.attrs.metadata(&self.fs, self.kind, 0)
+    }
+    fn setattr(&self, attr: SetAttr) -> FsResult<()> {
+        self.attrs.setattr(attr);
+        Ok(())
+    }
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
     }
 }
 

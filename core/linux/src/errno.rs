@@ -49,8 +49,35 @@ impl Errno {
     pub const ENODATA: Errno = Errno(61);
     pub const EOVERFLOW: Errno = Errno(75);
     pub const ENOTSOCK: Errno = Errno(88);
+    pub const EDESTADDRREQ: Errno = Errno(89);
+    pub const EMSGSIZE: Errno = Errno(90);
+    pub const EPROTOTYPE: Errno = Errno(91);
+    pub const ENOPROTOOPT: Errno = Errno(92);
+    pub const EPROTONOSUPPORT: Errno = Errno(93);
+    pub const ESOCKTNOSUPPORT: Errno = Errno(94);
     pub const EOPNOTSUPP: Errno = Errno(95);
+    pub const EAFNOSUPPORT: Errno = Errno(97);
+    pub const EADDRINUSE: Errno = Errno(98);
+    pub const EADDRNOTAVAIL: Errno = Errno(99);
+    pub const ECONNRESET: Errno = Errno(104);
+    pub const EISCONN: Errno = Errno(106);
+    pub const ENOTCONN: Errno = Errno(107);
     pub const ETIMEDOUT: Errno = Errno(110);
+    pub const ECONNREFUSED: Errno = Errno(111);
+    pub const EALREADY: Errno = Errno(114);
+    pub const EINPROGRESS: Errno = Errno(115);
+}
+
+impl From<keel_net::NetError> for Errno {
+    fn from(e: keel_net::NetError) -> Self {
+        Errno(e.errno())
+    }
+}
+
+impl From<Errno> for FsError {
+    fn from(e: Errno) -> Self {
+        FsError::Other(e.0)
+    }
 }
 
 impl From<FsError> for Errno {

@@ -104,6 +104,12 @@ pub fn run(words: &[String]) -> u8 {
     };
     let p = process::create(abi, vfs);
     syscall::init(abi);
+    // NICs are registered by now (device discovery ran before main).
+    keel_net::on_dns_change(|servers| {
+        let names: Vec<String> = servers.iter().map(|s| alloc::format!("{s}")).collect();
+        rootfs::write_resolv_conf(&process::get().vfs, &names);
+    });
+    keel_net::start();
     {
         let mut fds = p.fds.lock();
         for _ in 0..3 {

@@ -26,7 +26,7 @@ const ETC_DEFAULTS: &[(&str, &str)] = &[
     // No name server until the network is configured (DHCP fills it in).
     (
         "resolv.conf",
-        "# written by Keel: no name server configured\n",
+        "# written by Keel: no name server configured yet\n",
     ),
     (
         "passwd",
@@ -113,6 +113,28 @@ fn choose_root() -> Result<(Arc<dyn Inode>, &'static str), String> {
             Ok((RamFs::new_root(), "ramfs"))
         }
     }
+}
+
+/// The first line of the /etc/resolv.conf Keel writes; a file without it
+/// came from the ramdisk and is the app's own, never overwritten.
+const RESOLV_MARK: &str = "# written by Keel";
+
+/// Rewrite Keel's /etc/resolv.conf with `servers` (the network stack calls
+/// this when DHCP or the command line names them).
+pub fn write_resolv_conf(vfs: &Vfs, servers: &[alloc::string::String]) {
+    let Ok(r) = vfs.resolve(&vfs.root(), "/etc/resolv.conf", keel_fs::Lookup::Follow) else {
+        return;
+    };
+    let mut head = [0u8; RESOLV_MARK.len()];
+    if r.inode.read_at(0, &mut head).ok() != Some(head.len()) || head != RESOLV_MARK.as_bytes() {
+        return;
+    }
+    let mut text = alloc::format!("{RESOLV_MARK} from the network configuration\n");
+    for s in servers {
+        text.push_str(&alloc::format!("nameserver {s}\n"));
+    }
+    let _ = r.inode.truncate(0);
+    let _ = r.inode.write_at(0, text.as_bytes());
 }
 
 /// Build the namespace: the root, ramdisk contents, /dev, /proc, /sys.

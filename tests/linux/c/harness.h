@@ -39,7 +39,7 @@ const char *failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define SKIP(why) return failf("\001%s", why)
 
 extern const struct test file_tests[], memory_tests[], thread_tests[], signal_tests[], poll_tests[],
-    misc_tests[];
+    misc_tests[], socket_tests[];
 
 /* The scratch directory every test may use. */
 #define SCRATCH "/tmp/keel-test"

@@ -38,7 +38,8 @@ int main(int argc, char **argv) {
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     mkdir(SCRATCH, 0755);
-    const struct test *groups[] = {file_tests, memory_tests, thread_tests, signal_tests, poll_tests, misc_tests};
+    const struct test *groups[] = {file_tests, memory_tests, thread_tests, signal_tests, poll_tests, misc_tests,
+                                   socket_tests};
     int passed = 0, failed = 0, skipped = 0;
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         for (const struct test *t = groups[g]; t->name; t++) {

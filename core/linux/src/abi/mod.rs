@@ -71,6 +71,10 @@ pub struct Abi {
     pub elf_machine: u16,
     /// sizeof(struct epoll_event): packed (12) on x86_64, 16 elsewhere.
     pub epoll_event_size: usize,
+    /// SOL_SOCKET option numbers 16..=21 are in powerpc's order (RCVLOWAT,
+    /// SNDLOWAT, RCVTIMEO, SNDTIMEO, PASSCRED, PEERCRED) rather than the
+    /// generic one (PASSCRED, PEERCRED, RCVLOWAT, SNDLOWAT, RCVTIMEO, SNDTIMEO).
+    pub sockopt_powerpc: bool,
 }
 
 /// Where `struct stat` keeps its fields.
@@ -137,6 +141,7 @@ pub static X86_64: Abi = Abi {
     min_sigstack: 2048,
     elf_machine: 62,
     epoll_event_size: 12,
+    sockopt_powerpc: false,
 };
 
 /// aarch64.
@@ -162,6 +167,7 @@ pub static AARCH64: Abi = Abi {
     min_sigstack: 5120,
     elf_machine: 183,
     epoll_event_size: 16,
+    sockopt_powerpc: false,
 };
 
 /// ppc64 (little-endian).
@@ -196,6 +202,7 @@ pub static PPC64: Abi = Abi {
     min_sigstack: 0,
     elf_machine: 21,
     epoll_event_size: 16,
+    sockopt_powerpc: true,
 };
 
 /// The ABI of the arch named `name`.
@@ -234,6 +241,24 @@ impl Abi {
             .iter()
             .find(|(_, n)| *n == name)
             .map(|&(nr, _)| nr)
+    }
+
+    /// A SOL_SOCKET option number in the generic numbering the socket code
+    /// uses (other levels pass through).
+    pub fn generic_sockopt(&self, level: i32, name: i32) -> i32 {
+        const SOL_SOCKET: i32 = 1;
+        if level != SOL_SOCKET || !self.sockopt_powerpc {
+            return name;
+        }
+        match name {
+            16 => 18, // SO_RCVLOWAT
+            17 => 19, // SO_SNDLOWAT
+            18 => 20, // SO_RCVTIMEO
+            19 => 21, // SO_SNDTIMEO
+            20 => 16, // SO_PASSCRED
+            21 => 17, // SO_PEERCRED
+            n => n,
+        }
     }
 
     /// Decode open(2) flags.
@@ -371,6 +396,15 @@ mod tests {
         assert_eq!(X86_64.platform_for(u64::MAX), "x86_64");
         assert_eq!(X86_64.syscall_name(231), Some("exit_group"));
         assert_eq!(X86_64.syscall_name(1 << 40), None);
+    }
+
+    #[test]
+    fn powerpc_socket_options_are_renumbered() {
+        assert_eq!(PPC64.generic_sockopt(1, 18), 20);
+        assert_eq!(PPC64.generic_sockopt(1, 21), 17);
+        assert_eq!(PPC64.generic_sockopt(6, 18), 18);
+        assert_eq!(X86_64.generic_sockopt(1, 20), 20);
+        assert_eq!(AARCH64.generic_sockopt(1, 2), 2);
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Kernel objects that exist only as file descriptors: pipes, eventfd,
-//! timerfd, epoll.
+//! timerfd, epoll, sockets.
 
 pub mod epoll;
 pub mod eventfd;
+pub mod inet;
 pub mod pipe;
+pub mod socket;
 pub mod timerfd;
+pub mod unix;
 
 use keel_fs::{FileLike, FileType, Metadata};
 

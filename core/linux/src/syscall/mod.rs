@@ -6,6 +6,7 @@
 mod fs;
 pub(crate) mod misc;
 mod mm;
+mod net;
 mod poll;
 mod signal;
 #[cfg(test)]
@@ -311,6 +312,74 @@ pub const IMPLEMENTED: &[(&str, Handler, Status)] = &[
         Status::Partial("no TFD_TIMER_CANCEL_ON_SET"),
     ),
     ("timerfd_gettime", poll::timerfd_gettime, Status::Full),
+    // Sockets.
+    (
+        "socket",
+        net::socket,
+        Status::Partial(
+            "AF_UNIX (stream, dgram), AF_INET and AF_INET6 (TCP, UDP); SOCK_SEQPACKET, SOCK_RAW and other families are refused",
+        ),
+    ),
+    (
+        "socketpair",
+        net::socketpair,
+        Status::Partial("AF_UNIX stream and dgram"),
+    ),
+    ("bind", net::bind, Status::Full),
+    (
+        "listen",
+        net::listen,
+        Status::Partial("TCP backlog capped at 64 pending connections; more are refused"),
+    ),
+    ("accept", net::accept, Status::Full),
+    ("accept4", net::accept4, Status::Full),
+    ("connect", net::connect, Status::Full),
+    (
+        "sendto",
+        net::sendto,
+        Status::Partial("MSG_DONTWAIT, MSG_NOSIGNAL, MSG_MORE, MSG_EOR; MSG_OOB is EOPNOTSUPP"),
+    ),
+    ("send", net::send, Status::Partial("as sendto")),
+    (
+        "sendmsg",
+        net::sendmsg,
+        Status::Partial("no ancillary data (SCM_RIGHTS/SCM_CREDENTIALS: EINVAL)"),
+    ),
+    (
+        "recvfrom",
+        net::recvfrom,
+        Status::Partial("MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC; MSG_OOB is EOPNOTSUPP"),
+    ),
+    ("recv", net::recv, Status::Partial("as recvfrom")),
+    (
+        "recvmsg",
+        net::recvmsg,
+        Status::Partial("as recvfrom; never returns ancillary data"),
+    ),
+    ("sendmmsg", net::sendmmsg, Status::Partial("as sendmsg")),
+    (
+        "recvmmsg",
+        net::recvmmsg,
+        Status::Partial("as recvmsg; MSG_WAITFORONE"),
+    ),
+    ("socketcall", net::socketcall, Status::Full),
+    ("shutdown", net::shutdown, Status::Full),
+    ("getsockname", net::getsockname, Status::Full),
+    ("getpeername", net::getpeername, Status::Full),
+    (
+        "setsockopt",
+        net::setsockopt,
+        Status::Partial(
+            "SO_REUSEADDR/REUSEPORT/KEEPALIVE/BROADCAST/RCVBUF/SNDBUF/LINGER/RCVTIMEO/SNDTIMEO/PASSCRED, TCP_NODELAY/KEEPIDLE/KEEPINTVL/KEEPCNT, IP_TTL, IPV6_UNICAST_HOPS, IPV6_V6ONLY; else ENOPROTOOPT",
+        ),
+    ),
+    (
+        "getsockopt",
+        net::getsockopt,
+        Status::Partial(
+            "the options setsockopt takes, plus SO_TYPE/ERROR/DOMAIN/PROTOCOL/ACCEPTCONN/PEERCRED",
+        ),
+    ),
     // Identity, limits, misc.
     ("getrandom", misc::getrandom, Status::Full),
     ("uname", misc::uname, Status::Full),

@@ -185,6 +185,62 @@ fn many_short_threads() -> Outcome {
     Ok(())
 }
 
+/// std::net over loopback: a listener thread echoes each connection;
+/// clients on IPv4 and IPv6 check the echo byte for byte, then the server
+/// side sees the clients' half close as end of file.
+fn tcp_loopback_echo() -> Outcome {
+    use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+    for addr in ["127.0.0.1:0", "[::1]:0"] {
+        let listener = TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let server = std::thread::spawn(move || -> std::io::Result<usize> {
+            let mut total = 0;
+            for _ in 0..3 {
+                let (mut s, _) = listener.accept()?;
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf)?;
+                s.write_all(&buf)?;
+                total += buf.len();
+            }
+            Ok(total)
+        });
+        let mut seed = 0x2545_f491_u32;
+        for client in 0..3 {
+            let len = 10_000 + client * 7_777;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed as u8
+                })
+                .collect();
+            let mut s = TcpStream::connect(local).map_err(|e| format!("connect {local}: {e}"))?;
+            s.set_nodelay(true).map_err(|e| e.to_string())?;
+            check!(s.peer_addr().map_err(|e| e.to_string())? == local);
+            s.write_all(&data).map_err(|e| e.to_string())?;
+            s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).map_err(|e| e.to_string())?;
+            check!(back == data);
+        }
+        let total = server
+            .join()
+            .map_err(|_| "server panicked")?
+            .map_err(|e| e.to_string())?;
+        check!(total == 3 * 10_000 + 7_777 * 3);
+    }
+    let a = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let b = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    a.send_to(b"datagram", b.local_addr().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 16];
+    let (n, from) = b.recv_from(&mut buf).map_err(|e| e.to_string())?;
+    check!(&buf[..n] == b"datagram");
+    check!(from == a.local_addr().map_err(|e| e.to_string())?);
+    Ok(())
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     let tests: &[(&str, fn() -> Outcome)] = &[
@@ -196,6 +252,7 @@ fn main() {
         ("rust::time", time),
         ("rust::panics_unwind_across_join", panics_unwind_across_join),
         ("rust::five_hundred_short_threads", many_short_threads),
+        ("rust::tcp_loopback_echo", tcp_loopback_echo),
     ];
     let (mut passed, mut failed) = (0, 0);
     for (name, test) in tests {

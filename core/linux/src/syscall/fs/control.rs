@@ -220,6 +220,8 @@ pub fn ioctl(c: &mut Call<'_>) -> SysResult {
     if cmd == io.fionread {
         let n = if let Some(p) = f.as_any().downcast_ref::<PipeEnd>() {
             p.available() as u64
+        } else if let Ok(s) = crate::objects::socket::ops(&f) {
+            s.available() as u64
         } else if f.metadata()?.file_type() == FileType::Regular {
             let size = f.metadata()?.size;
             size.saturating_sub(f.seek(0, Whence::Current)?)

@@ -130,7 +130,7 @@ pub fn pwrite64(c: &mut Call<'_>) -> SysResult {
 }
 
 /// Read an iovec array: (base, len) pairs.
-fn iovecs(addr: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
+pub(crate) fn iovecs(addr: u64, count: u64) -> Result<Vec<(u64, usize)>, Errno> {
     let count = usize::try_from(count).map_err(|_| Errno::EINVAL)?;
     if count > IOV_MAX {
         return Err(Errno::EINVAL);

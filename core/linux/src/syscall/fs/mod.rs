@@ -7,6 +7,7 @@ mod meta;
 mod names;
 
 pub use control::*;
+pub(crate) use io::iovecs;
 pub use io::*;
 pub use meta::*;
 pub use names::*;
