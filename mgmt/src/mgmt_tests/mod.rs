@@ -4,7 +4,6 @@
 
 mod api;
 mod auth;
-mod fake;
 mod format;
 mod fuzz;
 mod protocol;
@@ -16,6 +15,7 @@ use alloc::vec::Vec;
 
 use crate::http::{Connection, Limits};
 use crate::{Api, Config, Token};
+use crate::testing as fake;
 use fake::Fake;
 
 pub const TOKEN: &str = "test-token-0123456789";
