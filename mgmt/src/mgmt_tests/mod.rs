@@ -14,8 +14,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::http::{Connection, Limits};
-use crate::{Api, Config, Token};
 use crate::testing as fake;
+use crate::{Api, Config, Token};
 use fake::Fake;
 
 pub const TOKEN: &str = "test-token-0123456789";
