@@ -27,12 +27,24 @@ impl Rng for OsRng {
 
 /// Run one connection to its end: what a kernel transport does with a TCP
 /// socket, written against std.
-pub fn serve(mut stream: TcpStream, config: &Config, sys: &Mutex<Fake>) -> std::io::Result<()> {
+pub fn serve(stream: TcpStream, config: &Config, sys: &Mutex<Fake>) -> std::io::Result<()> {
+    serve_with(stream, config, sys, 16 * 1024, 16 * 1024)
+}
+
+/// [`serve`] with chosen read and write sizes: tiny ones show the session
+/// copes with a transport that hands it a byte at a time and takes a few.
+pub fn serve_with(
+    mut stream: TcpStream,
+    config: &Config,
+    sys: &Mutex<Fake>,
+    read_size: usize,
+    write_size: usize,
+) -> std::io::Result<()> {
     // Idle connections end rather than pin a thread forever.
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut session = Session::new(config);
-    let mut inbuf = vec![0u8; 16 * 1024];
-    let mut outbuf = vec![0u8; 16 * 1024];
+    let mut inbuf = vec![0u8; read_size];
+    let mut outbuf = vec![0u8; write_size];
     loop {
         loop {
             let n = session.send(&mut *sys.lock().unwrap(), &mut outbuf);
@@ -42,7 +54,10 @@ pub fn serve(mut stream: TcpStream, config: &Config, sys: &Mutex<Fake>) -> std::
             stream.write_all(&outbuf[..n])?;
         }
         if session.is_finished() {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            if let Some(e) = session.error() {
+                eprintln!("session failed: {e}");
+            }
+            close_gracefully(stream, &mut inbuf);
             return Ok(());
         }
         let got = match stream.read(&mut inbuf) {
@@ -79,13 +94,34 @@ pub fn serve(mut stream: TcpStream, config: &Config, sys: &Mutex<Fake>) -> std::
     }
 }
 
+/// Send FIN, then read until the peer closes too. Closing outright while
+/// the peer's last packets (window adjustments) are unread makes the stack
+/// send a reset, and a reset makes the peer throw away output it has
+/// received but not yet read: the tail of a long `cat` would vanish.
+fn close_gracefully(mut stream: TcpStream, buf: &mut [u8]) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    while matches!(stream.read(buf), Ok(n) if n > 0) {}
+}
+
 /// Accept connections on `listener` forever, one thread each.
 pub fn accept_loop(listener: TcpListener, config: Arc<Config>, sys: Arc<Mutex<Fake>>) {
+    accept_loop_with(listener, config, sys, 16 * 1024, 16 * 1024)
+}
+
+/// [`accept_loop`] with [`serve_with`]'s sizes.
+pub fn accept_loop_with(
+    listener: TcpListener,
+    config: Arc<Config>,
+    sys: Arc<Mutex<Fake>>,
+    read_size: usize,
+    write_size: usize,
+) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let (config, sys) = (config.clone(), sys.clone());
         std::thread::spawn(move || {
-            if let Err(e) = serve(stream, &config, &sys) {
+            if let Err(e) = serve_with(stream, &config, &sys, read_size, write_size) {
                 eprintln!("connection: {e}");
             }
         });

@@ -57,6 +57,11 @@ fn keygen(dir: &Path, name: &str) -> PathBuf {
 
 /// A server whose authorized_keys holds a fresh ssh-keygen key `id`.
 fn start() -> Server {
+    start_with(16 * 1024, 16 * 1024)
+}
+
+/// [`start`] with the transport's read and write sizes.
+fn start_with(read_size: usize, write_size: usize) -> Server {
     let dir = temp_dir();
     let id = keygen(&dir, "id");
     let text = std::fs::read_to_string(id.with_extension("pub")).unwrap();
@@ -71,7 +76,9 @@ fn start() -> Server {
         authorized,
     });
     let shared = sys.clone();
-    std::thread::spawn(move || serve::accept_loop(listener, config, shared));
+    std::thread::spawn(move || {
+        serve::accept_loop_with(listener, config, shared, read_size, write_size)
+    });
     Server {
         port,
         dir,
@@ -86,22 +93,20 @@ impl Drop for Server {
     }
 }
 
-fn wait(mut child: Child, what: &str) -> Output {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+/// The child's output once it exits, read while it runs (a pipe left
+/// unread fills at 64 KiB and stalls the child); killed after [`TIMEOUT`].
+fn wait(child: Child, what: &str) -> Output {
+    let pid = child.id();
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match result.recv_timeout(TIMEOUT) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("{what}: no end after {TIMEOUT:?}");
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{what}: no end after {TIMEOUT:?}; stdout {:?} stderr {:?}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -182,6 +187,42 @@ fn openssh_runs_commands_non_interactively() {
     // Commands act on the system.
     server.exec(&id, "mkdir /srv");
     assert!(server.sys.lock().unwrap().files.contains_key("/srv"));
+}
+
+#[test]
+fn openssh_through_a_transport_of_tiny_reads_and_writes() {
+    // One byte per read, seven per write: every packet arrives and leaves
+    // in pieces, as it may from a TCP stack with small windows.
+    let server = start_with(1, 7);
+    let id = server.dir.join("id");
+    let (out, err) = server.exec(&id, "cat /etc/hosts");
+    assert_eq!(out, "127.0.0.1 localhost\n", "stderr {err:?}");
+    // Output across many packets and window adjustments.
+    server.sys.lock().unwrap().files.insert(
+        "/big".into(),
+        keel_mgmt::testing::Node::File(b"0123456789abcdef".repeat(16 * 1024)),
+    );
+    let (out, err) = server.exec(&id, "cat /big");
+    assert_eq!(out.len(), 256 * 1024, "stderr {err:?}");
+    assert!(out.starts_with("0123456789abcdef0123"));
+}
+
+/// Known failure, kept runnable (`cargo test -p keel-ssh -- --ignored`):
+/// sunset 0.6 cannot close a channel, so the session ends the connection
+/// instead, and OpenSSH drops output it has received but not yet written
+/// to its stdout when it sees the connection end. With 1 MiB most runs
+/// lose part of it. Passes reliably once channels are closed properly.
+#[test]
+#[ignore = "sunset 0.6 cannot close a channel; see docs/management.md"]
+fn long_output_survives_the_end_of_the_session() {
+    let server = start();
+    let id = server.dir.join("id");
+    server.sys.lock().unwrap().files.insert(
+        "/big".into(),
+        keel_mgmt::testing::Node::File(b"0123456789abcdef".repeat(64 * 1024)),
+    );
+    let (out, err) = server.exec(&id, "cat /big");
+    assert_eq!(out.len(), 1024 * 1024, "stderr {err:?}");
 }
 
 #[test]
