@@ -68,6 +68,9 @@ pub struct Session {
     channels: Vec<Channel>,
     state: State,
     user: Option<String>,
+    /// The key last allowed: a query is allowed before the client proves
+    /// it holds the key, so it only becomes `user` on `Authenticated`.
+    allowed: Option<String>,
     exit_status: Option<u8>,
     error: Option<String>,
 }
@@ -92,6 +95,7 @@ impl Session {
             channels: Vec::new(),
             state: State::Running,
             user: None,
+            allowed: None,
             exit_status: None,
             error: None,
         }
@@ -255,13 +259,14 @@ impl Session {
                     };
                     match key.filter(|k| self.authorized.allows(k)) {
                         Some(k) => {
-                            self.user = Some(self.authorized.comment(&k).unwrap_or("").to_string());
+                            self.allowed =
+                                Some(self.authorized.comment(&k).unwrap_or("").to_string());
                             a.allow()?;
                         }
                         None => a.reject()?,
                     }
                 }
-                ServEvent::Authenticated => {}
+                ServEvent::Authenticated => self.user = self.allowed.take(),
                 ServEvent::OpenSession(o) => {
                     if self.channels.len() >= MAX_CHANNELS {
                         o.reject(ChanFail::SSH_OPEN_RESOURCE_SHORTAGE)?;
