@@ -383,7 +383,8 @@ impl Session {
         // sunset 0.6 cannot send exit-status or close a channel from the
         // server side, so a finished command or shell ends the whole
         // connection once its output is out (OpenSSH then reports the
-        // connection closed). See docs/management.md.
+        // connection closed). Upstream: mkj/sunset#22; see
+        // docs/management.md.
         if self.state == State::Running
             && self
                 .channels
