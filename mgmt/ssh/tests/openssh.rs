@@ -328,7 +328,12 @@ fn openssh_interactive_session_through_a_pty() {
     at = expect(&output, "^C\r\nkeel:/etc$ ", at);
     assert!(server.sys.lock().unwrap().power.is_empty());
 
-    keys.write_all(b"exit\r").unwrap();
+    // Backspace (DEL, what terminals send) removes the stray letter.
+    keys.write_all(b"pwdq\x7f\r").unwrap();
+    at = expect(&output, "\r\n/etc\r\nkeel:/etc$ ", at);
+
+    // Ctrl-D on an empty line ends the session.
+    keys.write_all(b"\x04").unwrap();
     expect(&output, "closed", at);
     drop(keys);
     wait(child, "interactive ssh");
