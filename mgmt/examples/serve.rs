@@ -13,7 +13,7 @@ mod system {
 }
 
 #[allow(dead_code)] // Test-only knobs (chaos, recorded calls) go unused.
-#[path = "../src/mgmt_tests/fake.rs"]
+#[path = "../src/testing.rs"]
 mod fake;
 
 use std::io::{ErrorKind, Read, Write};

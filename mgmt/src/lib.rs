@@ -21,6 +21,11 @@ pub mod http;
 pub mod router;
 pub mod system;
 
+// The fake system is public behind `testing` so other front ends
+// (keel-ssh) and the host examples test against the same double.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
 // One test tree named after the crate: `cargo keel test --filter mgmt`
 // matches test paths, which leave out the crate name.
 #[cfg(test)]

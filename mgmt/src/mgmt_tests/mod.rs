@@ -4,7 +4,6 @@
 
 mod api;
 mod auth;
-mod fake;
 mod format;
 mod fuzz;
 mod protocol;
@@ -15,6 +14,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::http::{Connection, Limits};
+use crate::testing as fake;
 use crate::{Api, Config, Token};
 use fake::Fake;
 

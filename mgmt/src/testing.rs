@@ -1,6 +1,14 @@
 //! A fake `System`: an in-memory file tree with a capacity, an environment,
 //! apps with logs, and fixed machine facts. It records what the API did to
 //! it (largest write, open handles) so tests can check streaming and leaks.
+//!
+//! Public behind the `testing` feature so every management front end (the
+//! REST API here, the SSH shell in keel-ssh) and the host examples test
+//! against the same double.
+
+// A test double: its fields are the knobs and records tests poke at, named
+// for what they hold.
+#![allow(missing_docs)]
 
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
@@ -43,6 +51,12 @@ pub struct Fake {
     /// nothing leaks.
     pub chaos: u64,
     pub chaos_state: u64,
+}
+
+impl Default for Fake {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Fake {
