@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -12,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::arch::Arch;
 use crate::initrd::Initrd;
 use crate::qemu::{Accel, Next, Session, Vm};
-use crate::{linux_baseline, setup};
+use crate::linux_baseline;
 
 /// Options of the benchmark.
 pub struct SyscallBench {
@@ -32,27 +31,12 @@ const PROGRAM_ARGS: &str = "5 200000 20000";
 const GOALS: [(&str, f64); 2] = [("null_syscall", 3.0), ("futex_pingpong", 2.0)];
 
 fn build_program(workspace: &Path, arch: Arch) -> Result<PathBuf> {
-    setup::ensure_c_compiler(arch)?;
-    let out = workspace
-        .join("target")
-        .join("keel")
-        .join("guest")
-        .join(arch.name());
-    std::fs::create_dir_all(&out)?;
-    let program = out.join("syscall-bench");
-    let source = workspace.join("tests/linux/bench/syscall_bench.c");
-    let status = Command::new(setup::c_compiler(arch))
-        .args([
-            "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-pthread", "-o",
-        ])
-        .arg(&program)
-        .arg(&source)
-        .status()
-        .context("cannot run the C compiler")?;
-    if !status.success() {
-        bail!("building {} failed", source.display());
-    }
-    Ok(program)
+    crate::guest_programs::build_static_c(
+        workspace,
+        arch,
+        "tests/linux/bench/syscall_bench.c",
+        "syscall-bench",
+    )
 }
 
 /// Read "bench NAME ns=VALUE" lines from a guest until it ends.

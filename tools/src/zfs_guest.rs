@@ -7,7 +7,6 @@
 //! guest had synced still there.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -18,7 +17,7 @@ use crate::harness::Tally;
 use crate::image::{self, BuildOptions, FileDevice, Format, spec::ImageSpec};
 use crate::qemu::{self, Accel, Next, Session, Vm};
 use crate::referees::{self, Zdb};
-use crate::{setup, test_devices};
+use crate::test_devices;
 
 /// Kill trials of the crash test per arch.
 const CRASH_TRIALS: usize = 20;
@@ -26,21 +25,12 @@ const CRASH_TRIALS: usize = 20;
 const CHURN_GENERATIONS: u32 = 400;
 
 fn build_workload(workspace: &Path, arch: Arch) -> Result<PathBuf> {
-    setup::ensure_c_compiler(arch)?;
-    let out = workspace.join("target/keel/guest").join(arch.name());
-    std::fs::create_dir_all(&out)?;
-    let program = out.join("pool-workload");
-    let source = workspace.join("tests/linux/zfs/pool_workload.c");
-    let status = Command::new(setup::c_compiler(arch))
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-static", "-o"])
-        .arg(&program)
-        .arg(&source)
-        .status()
-        .context("cannot run the C compiler")?;
-    if !status.success() {
-        bail!("building {} failed", source.display());
-    }
-    Ok(program)
+    crate::guest_programs::build_static_c(
+        workspace,
+        arch,
+        "tests/linux/zfs/pool_workload.c",
+        "pool-workload",
+    )
 }
 
 /// A pool image holding the workload, in its own folder (zdb scans it).
