@@ -17,6 +17,9 @@ pub struct BootOptions {
     pub tsc_khz: Option<u64>,
     /// `keel.root=`: where the root filesystem comes from.
     pub root: RootChoice,
+    /// `keel.mount=vdX:/path[:ro]` (repeatable): pools mounted besides the
+    /// root.
+    pub mounts: Vec<DiskMount>,
     /// `keel.net.*` options as (name, value), checked by the network stack
     /// when it starts (it knows what they mean; see docs/networking.md).
     pub net: Vec<(String, String)>,
@@ -69,7 +72,46 @@ impl RootChoice {
     }
 }
 
-const KNOWN: &[&str] = &["keel.test", "keel.test.after", "keel.tsc_khz", "keel.root"];
+/// A pool on a disk mounted at a path (`keel.mount=vdb:/data:ro`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskMount {
+    /// Disk name (`vdb`).
+    pub disk: String,
+    /// Absolute mount point.
+    pub path: String,
+    /// Mount it read-only.
+    pub read_only: bool,
+}
+
+impl DiskMount {
+    /// Parse `vdX:/path` or `vdX:/path:ro`.
+    pub fn parse(v: &str) -> Option<Self> {
+        let (disk, rest) = v.split_once(':')?;
+        let (path, read_only) = match rest.rsplit_once(':') {
+            Some((p, "ro")) => (p, true),
+            Some((p, "rw")) => (p, false),
+            Some(_) => return None,
+            None => (rest, false),
+        };
+        let disk_ok = disk.len() > 2
+            && disk.starts_with("vd")
+            && disk[2..].bytes().all(|b| b.is_ascii_lowercase());
+        let path_ok = path.starts_with('/') && path.len() > 1 && !path.contains("/../");
+        (disk_ok && path_ok).then(|| Self {
+            disk: disk.into(),
+            path: path.into(),
+            read_only,
+        })
+    }
+}
+
+const KNOWN: &[&str] = &[
+    "keel.test",
+    "keel.test.after",
+    "keel.tsc_khz",
+    "keel.root",
+    "keel.mount",
+];
 
 /// Split on whitespace, keeping double-quoted stretches together.
 pub fn split_words(line: &str) -> Vec<String> {
@@ -144,6 +186,12 @@ pub fn parse(line: &str) -> BootOptions {
                 Some(r) => opts.root = r,
                 None => opts.problems.push(alloc::format!(
                     "keel.root={v} is not auto, ram, or a disk like vda or vda:ro; using auto"
+                )),
+            },
+            ("keel.mount", Some(v)) if !v.is_empty() => match DiskMount::parse(v) {
+                Some(m) => opts.mounts.push(m),
+                None => opts.problems.push(alloc::format!(
+                    "keel.mount={v} is not DISK:/PATH[:ro] (e.g. vdb:/data); not mounted"
                 )),
             },
             (k, None) | (k, Some("")) if KNOWN.contains(&k) => opts
@@ -223,6 +271,37 @@ mod tests {
         ] {
             let o = parse(bad);
             assert_eq!(o.root, RootChoice::Auto, "{bad}");
+            assert_eq!(o.problems.len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn extra_mounts_parse_and_bad_ones_are_reported() {
+        let o = parse("keel.mount=vdb:/data keel.mount=vdc:/srv/www:ro");
+        assert_eq!(
+            o.mounts,
+            [
+                DiskMount {
+                    disk: "vdb".into(),
+                    path: "/data".into(),
+                    read_only: false
+                },
+                DiskMount {
+                    disk: "vdc".into(),
+                    path: "/srv/www".into(),
+                    read_only: true
+                }
+            ]
+        );
+        for bad in [
+            "keel.mount=vdb",
+            "keel.mount=sdb:/x",
+            "keel.mount=vdb:data",
+            "keel.mount=vdb:/",
+            "keel.mount=vdb:/x:rx",
+        ] {
+            let o = parse(bad);
+            assert!(o.mounts.is_empty(), "{bad}");
             assert_eq!(o.problems.len(), 1, "{bad}");
         }
     }

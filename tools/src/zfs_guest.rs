@@ -316,6 +316,66 @@ fn record(tally: &mut Tally, name: &str, result: Result<String>) {
     }
 }
 
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// zfs-fuse's v23 pool (../shared/zfs), mounted read-only by the kernel
+/// beside a ramfs root: its root dataset's file must read back exactly as
+/// keel-zfs on the host (checked against the reference SHA-256 list in
+/// fs/zfs's tests) reads it, and writes must fail with EROFS.
+fn foreign_pool(workspace: &Path, arch: Arch, program: &Path) -> Result<String> {
+    let shared =
+        std::env::var_os("KEEL_SHARED").map_or_else(|| workspace.join("../shared"), PathBuf::from);
+    let xz = shared.join("zfs/zfs-fuse-v23.img.xz");
+    if !xz.exists() {
+        bail!("reference pool missing: {} (set KEEL_SHARED)", xz.display());
+    }
+    let dir = workspace
+        .join("target/keel/zfs-guest")
+        .join(arch.name())
+        .join("v23");
+    std::fs::create_dir_all(&dir)?;
+    let img = dir.join("pool.img");
+    let out = std::process::Command::new("xz")
+        .arg("-dc")
+        .arg(&xz)
+        .output()
+        .context("running xz (apt-get install xz-utils)")?;
+    if !out.status.success() {
+        bail!("xz could not unpack {}", xz.display());
+    }
+    std::fs::write(&img, out.stdout)?;
+    let want = HostPool::open(&img)?
+        .read("/top.txt")?
+        .context("/top.txt missing from the reference pool")?;
+    let initrd_path = dir.join("initrd.cpio");
+    let mut initrd = crate::initrd::Initrd::new();
+    initrd.add_file(program, "/bin/pool_workload")?;
+    initrd.write(&initrd_path)?;
+    let mut vm = vm(arch, workspace, &img, "sum /mnt/top.txt")?;
+    vm.cmdline =
+        "keel.root=ram keel.mount=vda:/mnt:ro -- /bin/pool_workload sum /mnt/top.txt".into();
+    vm.initrd = Some(initrd_path);
+    let console = run_to_end(&vm, Duration::from_secs(120))?;
+    let expect = format!("sum /mnt/top.txt {} {:016x}", want.len(), fnv1a(&want));
+    if !console.contains(&expect) {
+        bail!("expected '{expect}' from the guest:\n{console}");
+    }
+    if !console.contains("create EROFS") {
+        bail!("creating a file on the read-only pool did not fail with EROFS:\n{console}");
+    }
+    if !console.contains("ZFS pool 'testpool' (version 23)") {
+        bail!("the boot log does not show the v23 pool mounted:\n{console}");
+    }
+    Ok(format!(
+        "pool v23 read-only at /mnt, {} bytes match, writes EROFS",
+        want.len()
+    ))
+}
+
 /// The phase: for each arch with a kernel image and virtio disks.
 pub fn phase(workspace: &Path, arches: &[Arch], tally: &mut Tally) -> Result<()> {
     println!("== zfs in the guest: a Linux program on a ZFS root, then zdb and host checks");
@@ -360,6 +420,11 @@ pub fn phase(workspace: &Path, arches: &[Arch], tally: &mut Tally) -> Result<()>
             tally,
             &format!("zfs guest {arch}: write workload, zdb -bcc, host compare"),
             result,
+        );
+        record(
+            tally,
+            &format!("zfs guest {arch}: zfs-fuse v23 pool read by the kernel"),
+            foreign_pool(workspace, arch, &program),
         );
         let crash_dir = work.join("crash");
         let result = make_image(&crash_dir, arch, &program)

@@ -47,12 +47,23 @@ fn dir_at(root: &Arc<dyn Inode>, name: &str, mode: u32) -> Result<Arc<dyn Inode>
     }
 }
 
+/// Disks whose pool is mounted.
+static MOUNTED_DISKS: keel_core::sync::SpinLock<alloc::vec::Vec<usize>> =
+    keel_core::sync::SpinLock::new(alloc::vec::Vec::new());
+/// The thread committing every writable pool (one for all of them).
+static SYNC_THREAD: spin::Once<()> = spin::Once::new();
+
 /// How often changes to a pool root are committed when nothing asks.
 const SYNC_INTERVAL_MS: u64 = 5_000;
 
 /// The pool on disk `index` as the root, or why not.
-fn mount_pool(index: usize, read_only: bool) -> Result<Arc<dyn Inode>, String> {
+fn mount_pool(index: usize, read_only: bool, at: &str) -> Result<(Arc<dyn Inode>, bool), String> {
     let name = block::disk_name(index);
+    // Two mounts of one pool would be two writers: the second would
+    // overwrite the first's transaction groups.
+    if MOUNTED_DISKS.lock().contains(&index) {
+        return Err(alloc::format!("{name} is already mounted"));
+    }
     let disk = block::disk(index).ok_or_else(|| alloc::format!("there is no disk {name}"))?;
     let t = keel_core::time::monotonic_ns();
     let (fs, info) = ZfsFs::mount(disk.clone(), read_only)
@@ -61,7 +72,7 @@ fn mount_pool(index: usize, read_only: bool) -> Result<Arc<dyn Inode>, String> {
         .root()
         .map_err(|e| alloc::format!("{name}: errno {}", e.errno()))?;
     kprintln!(
-        "keel: root: ZFS pool '{}' (version {}) on {name}, {}, mounted in {} us",
+        "keel: {at}: ZFS pool '{}' (version {}) on {name}, {}, mounted in {} us",
         info.pool,
         info.version,
         match &info.read_only {
@@ -70,16 +81,19 @@ fn mount_pool(index: usize, read_only: bool) -> Result<Arc<dyn Inode>, String> {
         },
         (keel_core::time::monotonic_ns() - t) / 1000
     );
+    MOUNTED_DISKS.lock().push(index);
     if info.read_only.is_none() {
-        keel_core::boot::on_shutdown(sync_pools);
-        keel_core::sched::spawn("zfs-sync", || {
-            loop {
-                keel_core::time::sleep_ms(SYNC_INTERVAL_MS);
-                sync_pools();
-            }
+        SYNC_THREAD.call_once(|| {
+            keel_core::boot::on_shutdown(sync_pools);
+            keel_core::sched::spawn("zfs-sync", || {
+                loop {
+                    keel_core::time::sleep_ms(SYNC_INTERVAL_MS);
+                    sync_pools();
+                }
+            });
         });
     }
-    Ok(root)
+    Ok((root, info.read_only.is_some()))
 }
 
 fn sync_pools() {
@@ -101,12 +115,25 @@ fn choose_root() -> Result<(Arc<dyn Inode>, &'static str), String> {
                         block::disks().len()
                     )
                 })?;
-            Ok((mount_pool(index, *read_only)?, "zfs"))
+            Ok((mount_pool(index, *read_only, "/")?.0, "zfs"))
         }
         RootChoice::Auto => {
+            let named: alloc::vec::Vec<&str> = keel_core::boot::options()
+                .mounts
+                .iter()
+                .map(|m| m.disk.as_str())
+                .collect();
             for index in 0..block::disks().len() {
-                match mount_pool(index, false) {
-                    Ok(root) => return Ok((root, "zfs")),
+                if named.contains(&block::disk_name(index).as_str()) {
+                    continue;
+                }
+                match mount_pool(index, false, "/") {
+                    Ok((_, true)) if keel_core::memory::initrd().is_some() => kprintln!(
+                        "keel: {}: the pool is read-only here and the ramdisk's files need a writable root; the root is a ramfs (keel.mount={}:/PATH:ro reaches the pool)",
+                        block::disk_name(index),
+                        block::disk_name(index)
+                    ),
+                    Ok((root, _)) => return Ok((root, "zfs")),
                     Err(e) => kprintln!("keel: {e}; not the root"),
                 }
             }
@@ -142,8 +169,21 @@ pub fn build() -> Result<Arc<Vfs>, String> {
     let (root, root_fs_name) = choose_root()?;
     if let Some(archive) = keel_core::memory::initrd() {
         let t = keel_core::time::monotonic_ns();
-        let n = cpio::unpack(archive, &root)
-            .map_err(|e| alloc::format!("the initial ramdisk is damaged: {e}"))?;
+        let read_only_root = matches!(
+            keel_core::boot::options().root,
+            RootChoice::Disk {
+                read_only: true,
+                ..
+            }
+        );
+        if read_only_root {
+            return Err(String::from(
+                "the root pool is mounted read-only, so the ramdisk's files (cargo keel run --add) cannot go into it: put them in the image, mount the root read-write, or use keel.root=ram with keel.mount=vdX:/PATH:ro",
+            ));
+        }
+        let n = cpio::unpack(archive, &root).map_err(|e| {
+            alloc::format!("cannot unpack the initial ramdisk into the root filesystem: {e}")
+        })?;
         kprintln!(
             "keel: ramdisk: {} files, {} directories, {} links, {} KiB in {} us",
             n.files,
@@ -192,5 +232,28 @@ pub fn build() -> Result<Arc<Vfs>, String> {
         .map_err(|e| fail("the /proc mount", e))?;
     vfs.mount("/sys", procfs::sys_root(), "sysfs")
         .map_err(|e| fail("the /sys mount", e))?;
+    for m in &keel_core::boot::options().mounts {
+        // A disk that cannot be mounted is reported; the app still runs
+        // (it may not need it, and its own errors will say what is missing).
+        if let Err(e) = mount_extra(&vfs, m) {
+            kprintln!("keel: keel.mount={}:{}: {e}; not mounted", m.disk, m.path);
+        }
+    }
     Ok(vfs)
+}
+
+/// Mount the pool on disk `m.disk` at `m.path`, creating the directory
+/// (and its parents) on a writable root.
+fn mount_extra(vfs: &Vfs, m: &keel_core::cmdline::DiskMount) -> Result<(), String> {
+    let index = (0..block::disks().len())
+        .find(|&i| block::disk_name(i) == m.disk)
+        .ok_or_else(|| alloc::format!("there is no disk {}", m.disk))?;
+    let (root, _) = mount_pool(index, m.read_only, &m.path)?;
+    let mut dir = vfs.root().inode;
+    for part in m.path.split('/').filter(|p| !p.is_empty()) {
+        dir = dir_at(&dir, part, 0o755)
+            .map_err(|e| alloc::format!("cannot make the mount point: errno {}", e.errno()))?;
+    }
+    vfs.mount(&m.path, root, "zfs")
+        .map_err(|e| alloc::format!("errno {}", e.errno()))
 }

@@ -6,6 +6,9 @@
  *
  *   pool_workload write      create, append, overwrite, rename, delete,
  *                            1000 small files, one 8 MiB file; sync; exit 0
+ *   pool_workload sum F...   print each file's size and FNV-1a hash, then
+ *                            whether creating a file beside the first
+ *                            fails with EROFS (read-only mounts)
  *   pool_workload churn N    N generations of 8 files, each replaced by
  *                            write-to-temporary + fsync + rename, with a
  *                            sync after each generation ("gen G" printed);
@@ -149,13 +152,41 @@ static int workload_churn(unsigned generations)
     return 0;
 }
 
+static int workload_sum(int n, char **paths)
+{
+    static unsigned char buf[1 << 16];
+    for (int i = 0; i < n; i++) {
+        int fd = open(paths[i], O_RDONLY);
+        if (fd < 0)
+            die("open", paths[i]);
+        uint64_t h = 0xcbf29ce484222325ull, size = 0;
+        ssize_t r;
+        while ((r = read(fd, buf, sizeof buf)) > 0) {
+            for (ssize_t k = 0; k < r; k++)
+                h = (h ^ buf[k]) * 0x100000001b3ull;
+            size += (uint64_t)r;
+        }
+        if (r < 0)
+            die("read", paths[i]);
+        close(fd);
+        printf("sum %s %llu %016llx\n", paths[i], (unsigned long long)size, (unsigned long long)h);
+    }
+    char probe[512];
+    snprintf(probe, sizeof probe, "%s.new", paths[0]);
+    int fd = open(probe, O_WRONLY | O_CREAT, 0644);
+    printf("create %s\n", fd < 0 && errno == EROFS ? "EROFS" : "allowed");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 2 && strcmp(argv[1], "write") == 0)
         return workload_write();
+    if (argc >= 3 && strcmp(argv[1], "sum") == 0)
+        return workload_sum(argc - 2, argv + 2);
     if (argc >= 3 && strcmp(argv[1], "churn") == 0)
         return workload_churn((unsigned)strtoul(argv[2], NULL, 10));
-    fprintf(stderr, "usage: pool_workload write | churn GENERATIONS\n");
+    fprintf(stderr, "usage: pool_workload write | sum FILE... | churn GENERATIONS\n");
     return 2;
 }
