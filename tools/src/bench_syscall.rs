@@ -10,8 +10,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::arch::Arch;
 use crate::initrd::Initrd;
-use crate::qemu::{Accel, Next, Session, Vm};
 use crate::linux_baseline;
+use crate::qemu::{Accel, Next, Session, Vm};
 
 /// Options of the benchmark.
 pub struct SyscallBench {

@@ -76,9 +76,11 @@ pub fn build_static_c(workspace: &Path, arch: Arch, source: &str, name: &str) ->
     let source = workspace.join(source);
     let cc = setup::c_compiler(arch);
     let mut cmd = Command::new(&cc);
-    cmd.args(["-O2", "-Wall", "-Wextra", "-Werror", "-static", "-pthread", "-o"])
-        .arg(&program)
-        .arg(&source);
+    cmd.args([
+        "-O2", "-Wall", "-Wextra", "-Werror", "-static", "-pthread", "-o",
+    ])
+    .arg(&program)
+    .arg(&source);
     run(&mut cmd, &format!("{} for {arch} ({cc})", source.display()))?;
     Ok(program)
 }
