@@ -66,6 +66,23 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Build one static C program (`source`, relative to the workspace) for
+/// `arch` as target/keel/guest/ARCH/NAME; returns its path.
+pub fn build_static_c(workspace: &Path, arch: Arch, source: &str, name: &str) -> Result<PathBuf> {
+    setup::ensure_c_compiler(arch)?;
+    let out = workspace.join("target/keel/guest").join(arch.name());
+    std::fs::create_dir_all(&out)?;
+    let program = out.join(name);
+    let source = workspace.join(source);
+    let cc = setup::c_compiler(arch);
+    let mut cmd = Command::new(&cc);
+    cmd.args(["-O2", "-Wall", "-Wextra", "-Werror", "-static", "-pthread", "-o"])
+        .arg(&program)
+        .arg(&source);
+    run(&mut cmd, &format!("{} for {arch} ({cc})", source.display()))?;
+    Ok(program)
+}
+
 /// Build (or reuse) every guest test program for `arch`.
 pub fn build(workspace: &Path, arch: Arch) -> Result<GuestPrograms> {
     setup::ensure_c_compiler(arch)?;
