@@ -30,12 +30,17 @@ pub struct NicStats {
     /// Frames dropped because the ring filled between the token and the
     /// write (the device changed its mind); TCP retransmits them.
     pub tx_dropped: AtomicU64,
+    /// Received frames the stack discarded before smoltcp saw them (see
+    /// `Iface::poll`).
+    pub rx_discarded: AtomicU64,
 }
 
 /// One NIC as smoltcp sees it.
 pub struct NicPhy {
     dev: Arc<dyn NetDevice>,
     rx: Vec<u8>,
+    /// `rx` holds a frame fetched by `peek` that smoltcp has not taken yet.
+    held: bool,
     /// Set when the driver said its transmit ring is full; cleared by the
     /// device's wake-up (see `Stack::device_woke`).
     tx_blocked: Arc<AtomicBool>,
@@ -49,6 +54,7 @@ impl NicPhy {
         Self {
             dev,
             rx: Vec::new(),
+            held: false,
             tx_blocked,
             stats: Arc::new(NicStats::default()),
         }
@@ -63,6 +69,30 @@ impl NicPhy {
     /// The device's counters.
     pub fn stats(&self) -> Arc<NicStats> {
         self.stats.clone()
+    }
+
+    /// The next received frame, fetched from the driver but left for
+    /// smoltcp's next `receive` (or for `discard`); None when none waits.
+    pub fn peek(&mut self) -> Option<&[u8]> {
+        if !self.held {
+            let rx = &mut self.rx;
+            self.held = self.dev.receive(&mut |frame: &[u8]| {
+                rx.clear();
+                rx.extend_from_slice(frame);
+            });
+            if self.held {
+                self.stats.rx_frames.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.held.then_some(&self.rx[..])
+    }
+
+    /// Throw away the frame `peek` returned, as if the wire had lost it.
+    pub fn discard(&mut self) {
+        if self.held {
+            self.held = false;
+            self.stats.rx_discarded.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -121,15 +151,8 @@ impl phy::Device for NicPhy {
     type TxToken<'a> = NicTxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let rx = &mut self.rx;
-        let got = self.dev.receive(&mut |frame: &[u8]| {
-            rx.clear();
-            rx.extend_from_slice(frame);
-        });
-        if !got {
-            return None;
-        }
-        self.stats.rx_frames.fetch_add(1, Ordering::Relaxed);
+        self.peek()?;
+        self.held = false;
         Some((
             NicRxToken { frame: &self.rx },
             NicTxToken {

@@ -442,3 +442,91 @@ fn dhcp_configures_the_interface_and_name_servers() {
     shuttle(&mut client, &cnic, &mut server, &snic);
     assert_eq!(server.connect_outcome(c).unwrap(), Some(Ok(())));
 }
+
+/// Whether `frame` (Ethernet, IPv4) carries a TCP SYN without ACK.
+fn is_pure_syn(frame: &[u8]) -> bool {
+    use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return false;
+    }
+    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+        return false;
+    };
+    if ip.next_header() != IpProtocol::Tcp {
+        return false;
+    }
+    TcpPacket::new_checked(ip.payload()).is_ok_and(|t| t.syn() && !t.ack())
+}
+
+/// A retransmitted SYN (QEMU's slirp resends one when the guest is slow to
+/// answer) must reach the connection that owns its 4-tuple, never a spare
+/// listener. smoltcp hands a segment to the first socket in slot order that
+/// accepts it, and a listener accepts any SYN: a listener re-armed into a
+/// slot below the connection turned the duplicate into a second half-open
+/// connection on the same 4-tuple, which then took the connection's
+/// segments and reset the peer.
+#[test]
+fn a_duplicate_syn_never_reaches_a_spare_listener() {
+    let mk = |ip: &str, mac_last: u8| {
+        let nic = FakeNic::with_ring(usize::MAX);
+        let mut stack = Stack::new();
+        let (cfg, _) = config::parse(&[("keel.net.ip".into(), ip.into())]);
+        let phy = phy::NicPhy::new(nic.clone(), Arc::new(AtomicBool::new(false)));
+        stack.add_nic(phy, [0x52, 0x54, 0, 0, 0, mac_last], &cfg);
+        (stack, nic)
+    };
+    let (mut a, an) = mk("10.0.0.1/24", 1);
+    let (mut b, bn) = mk("10.0.0.2/24", 2);
+    let (l, _) = b.create(Proto::Tcp, false);
+    b.bind(l, IpAddress::v4(0, 0, 0, 0), 80).unwrap();
+    b.listen(l, 2).unwrap();
+    let dst = IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 80);
+    // A first connection comes and goes (reset, so it is reaped at once),
+    // leaving a free slot below the listeners.
+    let (c1, _) = a.create(Proto::Tcp, false);
+    assert_eq!(a.connect(c1, dst), Err(NetError::InProgress));
+    shuttle(&mut a, &an, &mut b, &bn);
+    let (s1, _, _) = b.accept(l).unwrap();
+    let mut o = b.options(s1).unwrap();
+    o.linger = Some(0);
+    b.set_options(s1, o).unwrap();
+    b.destroy(s1);
+    a.destroy(c1);
+    shuttle(&mut a, &an, &mut b, &bn);
+    // The second connection: keep its SYN to replay it later.
+    let (c2, _) = a.create(Proto::Tcp, false);
+    assert_eq!(a.connect(c2, dst), Err(NetError::InProgress));
+    a.poll();
+    let syn = an
+        .tx
+        .lock()
+        .iter()
+        .find(|f| is_pure_syn(f))
+        .cloned()
+        .expect("the client sent a SYN");
+    shuttle(&mut a, &an, &mut b, &bn);
+    assert_eq!(a.connect_outcome(c2).unwrap(), Some(Ok(())));
+    // Accepting re-arms a listener, into the freed slot.
+    let (s2, _, _) = b.accept(l).unwrap();
+    bn.rx.lock().push_back(syn);
+    shuttle(&mut a, &an, &mut b, &bn);
+    let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    assert_eq!(a.send(c2, &data), Ok(data.len()));
+    assert_eq!(a.shutdown(c2, false, true), Ok(()));
+    shuttle(&mut a, &an, &mut b, &bn);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match b.recv(s2, &mut buf, false) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("recv: {e:?} after {} bytes", got.len()),
+        }
+    }
+    assert_eq!(got, data, "every byte, then EOF");
+    assert_eq!(b.take_error(s2).unwrap(), None, "no reset");
+    assert_eq!(a.take_error(c2).unwrap(), None, "no reset");
+}
