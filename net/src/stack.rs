@@ -252,7 +252,8 @@ pub(crate) struct Iface {
 }
 
 impl Iface {
-    fn poll(&mut self, now: Instant) -> bool {
+    /// `listening`: the endpoints of listening sockets (full or not).
+    fn poll(&mut self, now: Instant, listening: &[IpListenEndpoint]) -> bool {
         let r = match &mut self.phy {
             Phy::Loop(d) => self.iface.poll(now, d, &mut self.sockets),
             Phy::Nic(d) => {
@@ -261,7 +262,7 @@ impl Iface {
                 let mut r = PollResult::None;
                 loop {
                     if let Some(f) = d.peek()
-                        && stray_syn(f, &self.sockets)
+                        && unwanted_syn(f, &self.sockets, listening)
                     {
                         d.discard();
                         continue;
@@ -290,8 +291,14 @@ impl Iface {
     }
 }
 
-/// Whether `frame` is a SYN (without ACK) for a 4-tuple that already has
-/// a connection, which a listener would take before that connection.
+/// Whether `frame` is a SYN (without ACK) that smoltcp would get wrong:
+///
+/// - for a 4-tuple that already has a connection, which a listener would
+///   take before that connection;
+/// - for a listening socket whose backlog is full (no smoltcp listener
+///   free), which smoltcp would answer with a reset. Linux drops it and
+///   the peer retries a moment later, by which time the app has usually
+///   accepted; a reset would tell the peer nobody listens.
 ///
 /// smoltcp gives a segment to the first socket, in slot order, that
 /// accepts it, and a listener accepts any SYN for its port. A listener
@@ -303,7 +310,7 @@ impl Iface {
 /// whatever it had not yet delivered. Linux looks connections up before
 /// listeners. Such a SYN is dropped instead, as if lost: the connection's
 /// own SYN-ACK retransmission, or its ACKs once established, answer it.
-fn stray_syn(frame: &[u8], sockets: &SocketSet<'_>) -> bool {
+fn unwanted_syn(frame: &[u8], sockets: &SocketSet<'_>, listening: &[IpListenEndpoint]) -> bool {
     use smoltcp::socket::AnySocket;
     use smoltcp::wire::{
         EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket,
@@ -348,6 +355,7 @@ fn stray_syn(frame: &[u8], sockets: &SocketSet<'_>) -> bool {
     }
     let local = IpEndpoint::new(dst, tcp.dst_port());
     let remote = IpEndpoint::new(src, tcp.src_port());
+    let covers = |l: &IpListenEndpoint| l.port == local.port && l.addr.is_none_or(|a| a == dst);
     let mut listener_first = false;
     for (_, s) in sockets.iter() {
         let Some(s) = tcp::Socket::downcast(s) else {
@@ -356,8 +364,7 @@ fn stray_syn(frame: &[u8], sockets: &SocketSet<'_>) -> bool {
         match s.state() {
             tcp::State::Closed => {}
             tcp::State::Listen => {
-                let l = s.listen_endpoint();
-                if l.port == local.port && l.addr.is_none_or(|a| a == dst) {
+                if covers(&s.listen_endpoint()) {
                     listener_first = true;
                 }
             }
@@ -370,7 +377,9 @@ fn stray_syn(frame: &[u8], sockets: &SocketSet<'_>) -> bool {
             }
         }
     }
-    false
+    // No connection owns it: a free listener takes it; with none free but
+    // a listening socket there, the backlog is full.
+    !listener_first && listening.iter().any(covers)
 }
 
 struct PortUse {
@@ -607,11 +616,17 @@ impl Stack {
     /// anything changed, and the signals to wake.
     pub fn poll(&mut self) -> (bool, Vec<Arc<Signal>>) {
         let mut changed = false;
+        let listening: Vec<IpListenEndpoint> = self
+            .recs
+            .values()
+            .filter(|r| matches!(r.kind, Kind::Tcp(Tcp::Listening { .. })))
+            .filter_map(|r| r.bound)
+            .collect();
         for _ in 0..64 {
             let t = now();
             let mut round = false;
             for i in &mut self.ifaces {
-                round |= i.poll(t);
+                round |= i.poll(t, &listening);
             }
             changed |= round;
             if !round {
