@@ -42,6 +42,13 @@ pub trait NetDevice: Send + Sync {
     /// Send one frame of `len` bytes which `fill` writes into the transmit
     /// buffer in place.
     fn transmit(&self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> Result<(), TxFull>;
+    /// Whether a transmit would find room now. The stack asks after a
+    /// `TxFull`, having marked the device blocked: a completion that came
+    /// between the refusal and that mark would otherwise leave it blocked
+    /// with no wake-up to come. The default, false, waits for the wake-up.
+    fn tx_room(&self) -> bool {
+        false
+    }
     /// Install the wake-up the device calls on receive and transmit
     /// completion (replacing any earlier one).
     fn set_wake(&self, wake: Wake);

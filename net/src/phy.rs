@@ -129,6 +129,12 @@ impl phy::TxToken for NicTxToken<'_> {
             }
             Err(_) => {
                 self.tx_blocked.store(true, Ordering::Release);
+                // The device's completion may have run (and cleared the
+                // flag) between its refusal and the store above: look
+                // again, or the flag stays set with no wake-up to clear it.
+                if self.dev.tx_room() {
+                    self.tx_blocked.store(false, Ordering::Release);
+                }
                 self.stats.tx_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -209,6 +215,9 @@ pub(crate) mod tests {
         pub tx: Mutex<Vec<Vec<u8>>>,
         pub ring: Mutex<usize>,
         pub wake: Mutex<Option<Wake>>,
+        /// Complete every transmit (and wake) just as one is refused: the
+        /// interrupt racing the refusal.
+        pub complete_on_refusal: Mutex<bool>,
     }
 
     impl FakeNic {
@@ -245,6 +254,11 @@ pub(crate) mod tests {
         fn transmit(&self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> Result<(), TxFull> {
             let mut ring = self.ring.lock();
             if *ring == 0 {
+                if *self.complete_on_refusal.lock() {
+                    *ring = usize::MAX;
+                    drop(ring);
+                    self.complete_tx();
+                }
                 return Err(TxFull);
             }
             *ring = ring.saturating_sub(1);
@@ -252,6 +266,9 @@ pub(crate) mod tests {
             fill(&mut buf);
             self.tx.lock().push(buf);
             Ok(())
+        }
+        fn tx_room(&self) -> bool {
+            *self.ring.lock() > 0
         }
         fn set_wake(&self, wake: Wake) {
             *self.wake.lock() = Some(wake);
@@ -294,6 +311,25 @@ pub(crate) mod tests {
         assert_eq!(phy.stats().tx_dropped.load(Ordering::Relaxed), 1);
         nic.complete_tx();
         blocked.store(false, Ordering::Release); // what the stack's wake does
+        assert!(phy.transmit(now).is_some());
+    }
+
+    /// A completion that lands between the driver's refusal and the
+    /// adapter marking the device blocked must not leave it blocked: no
+    /// wake-up would come, and the stack, which ignores a blocked NIC's
+    /// timers, would stop sending (and retransmitting) on it.
+    #[test]
+    fn a_completion_racing_a_refusal_does_not_leave_the_device_blocked() {
+        let nic = FakeNic::with_ring(0);
+        *nic.complete_on_refusal.lock() = true;
+        let blocked = Arc::new(AtomicBool::new(false));
+        let b = blocked.clone();
+        nic.set_wake(Arc::new(move || b.store(false, Ordering::Release)));
+        let mut phy = NicPhy::new(nic.clone(), blocked.clone());
+        let now = Instant::from_millis(0);
+        phy.transmit(now).unwrap().consume(2, |b| b.fill(1));
+        assert_eq!(phy.stats().tx_dropped.load(Ordering::Relaxed), 1);
+        assert!(!blocked.load(Ordering::Acquire), "room again, not blocked");
         assert!(phy.transmit(now).is_some());
     }
 
