@@ -580,3 +580,84 @@ fn a_full_backlog_drops_syns_instead_of_resetting() {
     shuttle(&mut a, &an, &mut b, &bn);
     assert_eq!(a.connect_outcome(c3).unwrap(), Some(Err(NetError::Refused)));
 }
+
+/// An echo to a half-closed client through a NIC whose transmit ring
+/// holds two frames: every byte arrives without waiting for a
+/// retransmission. (Frames the ring refused were lost after smoltcp
+/// counted them sent, and smoltcp 0.12 never resends in CLOSE-WAIT while
+/// the peer keeps acknowledging: the client got part of its echo, then a
+/// reset once the server gave up.)
+#[test]
+fn a_small_transmit_ring_loses_nothing_to_a_half_closed_peer() {
+    let mk = |ip: &str, mac_last: u8, ring: usize| {
+        let nic = FakeNic::with_ring(ring);
+        let mut stack = Stack::new();
+        let (cfg, _) = config::parse(&[("keel.net.ip".into(), ip.into())]);
+        let blocked = Arc::new(AtomicBool::new(false));
+        let phy = phy::NicPhy::new(nic.clone(), blocked.clone());
+        stack.add_nic(phy, [0x52, 0x54, 0, 0, 0, mac_last], &cfg);
+        (stack, nic, blocked)
+    };
+    let (mut a, an, _) = mk("10.0.0.1/24", 1, usize::MAX);
+    let (mut b, bn, bblocked) = mk("10.0.0.2/24", 2, 2);
+    // One step of the wire: both stacks poll, frames cross, and b's
+    // device completes its ring (the interrupt: room, and the wake-up).
+    let step = |a: &mut Stack, b: &mut Stack| {
+        a.poll();
+        b.poll();
+        let ta: Vec<_> = core::mem::take(&mut *an.tx.lock());
+        let tb: Vec<_> = core::mem::take(&mut *bn.tx.lock());
+        let quiet = ta.is_empty() && tb.is_empty();
+        bn.rx.lock().extend(ta);
+        an.rx.lock().extend(tb);
+        *bn.ring.lock() = 2;
+        bblocked.store(false, core::sync::atomic::Ordering::Release);
+        quiet
+    };
+    let (l, _) = b.create(Proto::Tcp, false);
+    b.bind(l, IpAddress::v4(0, 0, 0, 0), 80).unwrap();
+    b.listen(l, 2).unwrap();
+    let (c, _) = a.create(Proto::Tcp, false);
+    let dst = IpEndpoint::new(IpAddress::v4(10, 0, 0, 2), 80);
+    assert_eq!(a.connect(c, dst), Err(NetError::InProgress));
+    for _ in 0..10 {
+        step(&mut a, &mut b);
+    }
+    let (s, _, _) = b.accept(l).unwrap();
+    let data: Vec<u8> = (0..30000u32).map(|i| (i * 13 + 1) as u8).collect();
+    assert_eq!(a.send(c, &data[..1000]), Ok(1000));
+    assert_eq!(a.shutdown(c, false, true), Ok(()));
+    for _ in 0..10 {
+        step(&mut a, &mut b);
+    }
+    let mut buf = [0u8; 2048];
+    assert_eq!(b.recv(s, &mut buf, false), Ok(1000));
+    assert_eq!(b.recv(s, &mut buf, false), Ok(0), "the client's FIN");
+    // Echo a lot more than the ring holds, from CLOSE-WAIT.
+    let mut sent = 0;
+    let mut got = Vec::new();
+    for _ in 0..2000 {
+        if sent < data.len()
+            && let Ok(n) = b.send(s, &data[sent..])
+        {
+            sent += n;
+        }
+        if sent == data.len() {
+            b.destroy(s);
+            sent += 1;
+        }
+        let quiet = step(&mut a, &mut b);
+        while let Ok(n) = a.recv(c, &mut buf, false) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if quiet && sent > data.len() && got.len() == data.len() {
+            break;
+        }
+    }
+    assert_eq!(got.len(), data.len(), "every byte, without retransmission");
+    assert_eq!(got, data);
+    assert_eq!(a.take_error(c).unwrap(), None);
+}
