@@ -42,6 +42,12 @@ pub trait NetDevice: Send + Sync {
     /// Send one frame of `len` bytes which `fill` writes into the transmit
     /// buffer in place.
     fn transmit(&self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> Result<(), TxFull>;
+    /// Whether a transmit would find room now. The stack asks before it
+    /// lets smoltcp build a frame (a frame the device then refuses is lost
+    /// after smoltcp counted it sent), and again after marking the device
+    /// blocked (a completion between the check and the mark would leave it
+    /// blocked with no wake-up to come).
+    fn tx_room(&self) -> bool;
     /// Install the wake-up the device calls on receive and transmit
     /// completion (replacing any earlier one).
     fn set_wake(&self, wake: Wake);

@@ -30,12 +30,17 @@ pub struct NicStats {
     /// Frames dropped because the ring filled between the token and the
     /// write (the device changed its mind); TCP retransmits them.
     pub tx_dropped: AtomicU64,
+    /// Received frames the stack discarded before smoltcp saw them (see
+    /// `Iface::poll`).
+    pub rx_discarded: AtomicU64,
 }
 
 /// One NIC as smoltcp sees it.
 pub struct NicPhy {
     dev: Arc<dyn NetDevice>,
     rx: Vec<u8>,
+    /// `rx` holds a frame fetched by `peek` that smoltcp has not taken yet.
+    held: bool,
     /// Set when the driver said its transmit ring is full; cleared by the
     /// device's wake-up (see `Stack::device_woke`).
     tx_blocked: Arc<AtomicBool>,
@@ -49,6 +54,7 @@ impl NicPhy {
         Self {
             dev,
             rx: Vec::new(),
+            held: false,
             tx_blocked,
             stats: Arc::new(NicStats::default()),
         }
@@ -63,6 +69,30 @@ impl NicPhy {
     /// The device's counters.
     pub fn stats(&self) -> Arc<NicStats> {
         self.stats.clone()
+    }
+
+    /// The next received frame, fetched from the driver but left for
+    /// smoltcp's next `receive` (or for `discard`); None when none waits.
+    pub fn peek(&mut self) -> Option<&[u8]> {
+        if !self.held {
+            let rx = &mut self.rx;
+            self.held = self.dev.receive(&mut |frame: &[u8]| {
+                rx.clear();
+                rx.extend_from_slice(frame);
+            });
+            if self.held {
+                self.stats.rx_frames.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.held.then_some(&self.rx[..])
+    }
+
+    /// Throw away the frame `peek` returned, as if the wire had lost it.
+    pub fn discard(&mut self) {
+        if self.held {
+            self.held = false;
+            self.stats.rx_discarded.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -99,6 +129,12 @@ impl phy::TxToken for NicTxToken<'_> {
             }
             Err(_) => {
                 self.tx_blocked.store(true, Ordering::Release);
+                // The device's completion may have run (and cleared the
+                // flag) between its refusal and the store above: look
+                // again, or the flag stays set with no wake-up to clear it.
+                if self.dev.tx_room() {
+                    self.tx_blocked.store(false, Ordering::Release);
+                }
                 self.stats.tx_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -121,15 +157,8 @@ impl phy::Device for NicPhy {
     type TxToken<'a> = NicTxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let rx = &mut self.rx;
-        let got = self.dev.receive(&mut |frame: &[u8]| {
-            rx.clear();
-            rx.extend_from_slice(frame);
-        });
-        if !got {
-            return None;
-        }
-        self.stats.rx_frames.fetch_add(1, Ordering::Relaxed);
+        self.peek()?;
+        self.held = false;
         Some((
             NicRxToken { frame: &self.rx },
             NicTxToken {
@@ -143,6 +172,19 @@ impl phy::Device for NicPhy {
     fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
         if self.tx_blocked.load(Ordering::Acquire) {
             return None;
+        }
+        // No token without room: smoltcp then keeps the data queued and
+        // sends it later. A frame refused after smoltcp built it is lost
+        // and rests on retransmission, which smoltcp 0.12 cancels on every
+        // ACK in CLOSE-WAIT and LAST-ACK: an echo server answering a
+        // half-closed client lost the frame for good.
+        if !self.dev.tx_room() {
+            self.tx_blocked.store(true, Ordering::Release);
+            // Set, then look again: a completion in between cleared nothing.
+            if !self.dev.tx_room() {
+                return None;
+            }
+            self.tx_blocked.store(false, Ordering::Release);
         }
         Some(NicTxToken {
             dev: &*self.dev,
@@ -186,6 +228,9 @@ pub(crate) mod tests {
         pub tx: Mutex<Vec<Vec<u8>>>,
         pub ring: Mutex<usize>,
         pub wake: Mutex<Option<Wake>>,
+        /// Complete every transmit (and wake) just as one is refused: the
+        /// interrupt racing the refusal.
+        pub complete_on_refusal: Mutex<bool>,
     }
 
     impl FakeNic {
@@ -222,6 +267,11 @@ pub(crate) mod tests {
         fn transmit(&self, len: usize, fill: &mut dyn FnMut(&mut [u8])) -> Result<(), TxFull> {
             let mut ring = self.ring.lock();
             if *ring == 0 {
+                if *self.complete_on_refusal.lock() {
+                    *ring = usize::MAX;
+                    drop(ring);
+                    self.complete_tx();
+                }
                 return Err(TxFull);
             }
             *ring = ring.saturating_sub(1);
@@ -229,6 +279,9 @@ pub(crate) mod tests {
             fill(&mut buf);
             self.tx.lock().push(buf);
             Ok(())
+        }
+        fn tx_room(&self) -> bool {
+            *self.ring.lock() > 0
         }
         fn set_wake(&self, wake: Wake) {
             *self.wake.lock() = Some(wake);
@@ -254,6 +307,8 @@ pub(crate) mod tests {
         assert_eq!(phy.stats().tx_frames.load(Ordering::Relaxed), 1);
     }
 
+    /// A full ring gives smoltcp no token at all, so it keeps the frame
+    /// queued instead of building one the driver then throws away.
     #[test]
     fn a_full_ring_withholds_tokens_until_cleared() {
         let nic = FakeNic::with_ring(1);
@@ -261,16 +316,33 @@ pub(crate) mod tests {
         let mut phy = NicPhy::new(nic.clone(), blocked.clone());
         let now = Instant::from_millis(0);
         phy.transmit(now).unwrap().consume(2, |b| b.fill(1));
-        // The second frame finds the ring full: counted, and no more tokens.
-        let r = phy.transmit(now).unwrap().consume(2, |b| {
-            b.fill(2);
-            42
-        });
-        assert_eq!(r, 42);
-        assert!(phy.transmit(now).is_none());
-        assert_eq!(phy.stats().tx_dropped.load(Ordering::Relaxed), 1);
+        assert!(phy.transmit(now).is_none(), "no token for a full ring");
+        assert!(blocked.load(Ordering::Acquire));
+        assert_eq!(phy.stats().tx_dropped.load(Ordering::Relaxed), 0);
         nic.complete_tx();
         blocked.store(false, Ordering::Release); // what the stack's wake does
+        assert!(phy.transmit(now).is_some());
+    }
+
+    /// A completion that lands between the driver's refusal and the
+    /// adapter marking the device blocked must not leave it blocked: no
+    /// wake-up would come, and the stack, which ignores a blocked NIC's
+    /// timers, would stop sending (and retransmitting) on it. (The token
+    /// paired with a received frame is the one that can still be refused.)
+    #[test]
+    fn a_completion_racing_a_refusal_does_not_leave_the_device_blocked() {
+        let nic = FakeNic::with_ring(0);
+        *nic.complete_on_refusal.lock() = true;
+        nic.rx.lock().push_back(alloc::vec![1, 2, 3]);
+        let blocked = Arc::new(AtomicBool::new(false));
+        let b = blocked.clone();
+        nic.set_wake(Arc::new(move || b.store(false, Ordering::Release)));
+        let mut phy = NicPhy::new(nic.clone(), blocked.clone());
+        let now = Instant::from_millis(0);
+        let (_rx, tx) = phy.receive(now).unwrap();
+        tx.consume(2, |b| b.fill(1));
+        assert_eq!(phy.stats().tx_dropped.load(Ordering::Relaxed), 1);
+        assert!(!blocked.load(Ordering::Acquire), "room again, not blocked");
         assert!(phy.transmit(now).is_some());
     }
 

@@ -22,7 +22,9 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::log as kprintln;
 use keel_core::sync::WaitQueue;
 use keel_fs::Readiness;
-use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
 use smoltcp::phy::{Loopback, Medium};
 use smoltcp::socket::{dhcpv4, tcp, udp};
 use smoltcp::time::{Duration, Instant};
@@ -250,10 +252,36 @@ pub(crate) struct Iface {
 }
 
 impl Iface {
-    fn poll(&mut self, now: Instant) -> bool {
+    /// `listening`: the endpoints of listening sockets (full or not).
+    fn poll(&mut self, now: Instant, listening: &[IpListenEndpoint]) -> bool {
         let r = match &mut self.phy {
             Phy::Loop(d) => self.iface.poll(now, d, &mut self.sockets),
-            Phy::Nic(d) => self.iface.poll(now, d, &mut self.sockets),
+            Phy::Nic(d) => {
+                // smoltcp's own `poll`, one frame at a time, so that each
+                // frame is screened against the sockets as they are then.
+                let mut r = PollResult::None;
+                loop {
+                    if let Some(f) = d.peek()
+                        && unwanted_syn(f, &self.sockets, listening)
+                    {
+                        d.discard();
+                        continue;
+                    }
+                    match self.iface.poll_ingress_single(now, d, &mut self.sockets) {
+                        PollIngressSingleResult::None => break,
+                        PollIngressSingleResult::PacketProcessed => {}
+                        PollIngressSingleResult::SocketStateChanged => {
+                            r = PollResult::SocketStateChanged;
+                        }
+                    }
+                }
+                if self.iface.poll_egress(now, d, &mut self.sockets)
+                    == PollResult::SocketStateChanged
+                {
+                    r = PollResult::SocketStateChanged;
+                }
+                r
+            }
         };
         r == PollResult::SocketStateChanged
     }
@@ -261,6 +289,97 @@ impl Iface {
     pub(crate) fn owns(&self, addr: IpAddress) -> bool {
         self.iface.ip_addrs().iter().any(|c| c.address() == addr)
     }
+}
+
+/// Whether `frame` is a SYN (without ACK) that smoltcp would get wrong:
+///
+/// - for a 4-tuple that already has a connection, which a listener would
+///   take before that connection;
+/// - for a listening socket whose backlog is full (no smoltcp listener
+///   free), which smoltcp would answer with a reset. Linux drops it and
+///   the peer retries a moment later, by which time the app has usually
+///   accepted; a reset would tell the peer nobody listens.
+///
+/// smoltcp gives a segment to the first socket, in slot order, that
+/// accepts it, and a listener accepts any SYN for its port. A listener
+/// re-armed into a slot below a live connection therefore takes a
+/// retransmitted SYN of that connection (QEMU's slirp resends its SYN when
+/// the guest is slow to answer), becomes a second half-open connection on
+/// the same 4-tuple, takes every later segment of the real one (it comes
+/// first) and answers them with a reset: the peer loses the connection and
+/// whatever it had not yet delivered. Linux looks connections up before
+/// listeners. Such a SYN is dropped instead, as if lost: the connection's
+/// own SYN-ACK retransmission, or its ACKs once established, answer it.
+fn unwanted_syn(frame: &[u8], sockets: &SocketSet<'_>, listening: &[IpListenEndpoint]) -> bool {
+    use smoltcp::socket::AnySocket;
+    use smoltcp::wire::{
+        EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket,
+    };
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    let (src, dst, payload) = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => {
+            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+                return false;
+            };
+            if ip.next_header() != IpProtocol::Tcp || ip.more_frags() || ip.frag_offset() != 0 {
+                return false;
+            }
+            (
+                IpAddress::Ipv4(ip.src_addr()),
+                IpAddress::Ipv4(ip.dst_addr()),
+                ip.payload(),
+            )
+        }
+        EthernetProtocol::Ipv6 => {
+            let Ok(ip) = Ipv6Packet::new_checked(eth.payload()) else {
+                return false;
+            };
+            if ip.next_header() != IpProtocol::Tcp {
+                return false;
+            }
+            (
+                IpAddress::Ipv6(ip.src_addr()),
+                IpAddress::Ipv6(ip.dst_addr()),
+                ip.payload(),
+            )
+        }
+        _ => return false,
+    };
+    let Ok(tcp) = TcpPacket::new_checked(payload) else {
+        return false;
+    };
+    if !tcp.syn() || tcp.ack() || tcp.rst() {
+        return false;
+    }
+    let local = IpEndpoint::new(dst, tcp.dst_port());
+    let remote = IpEndpoint::new(src, tcp.src_port());
+    let covers = |l: &IpListenEndpoint| l.port == local.port && l.addr.is_none_or(|a| a == dst);
+    let mut listener_first = false;
+    for (_, s) in sockets.iter() {
+        let Some(s) = tcp::Socket::downcast(s) else {
+            continue;
+        };
+        match s.state() {
+            tcp::State::Closed => {}
+            tcp::State::Listen => {
+                if covers(&s.listen_endpoint()) {
+                    listener_first = true;
+                }
+            }
+            _ => {
+                if s.local_endpoint() == Some(local) && s.remote_endpoint() == Some(remote) {
+                    // The connection owns it: smoltcp gives it there
+                    // unless a listener came first.
+                    return listener_first;
+                }
+            }
+        }
+    }
+    // No connection owns it: a free listener takes it; with none free but
+    // a listening socket there, the backlog is full.
+    !listener_first && listening.iter().any(covers)
 }
 
 struct PortUse {
@@ -497,11 +616,17 @@ impl Stack {
     /// anything changed, and the signals to wake.
     pub fn poll(&mut self) -> (bool, Vec<Arc<Signal>>) {
         let mut changed = false;
+        let listening: Vec<IpListenEndpoint> = self
+            .recs
+            .values()
+            .filter(|r| matches!(r.kind, Kind::Tcp(Tcp::Listening { .. })))
+            .filter_map(|r| r.bound)
+            .collect();
         for _ in 0..64 {
             let t = now();
             let mut round = false;
             for i in &mut self.ifaces {
-                round |= i.poll(t);
+                round |= i.poll(t, &listening);
             }
             changed |= round;
             if !round {

@@ -15,6 +15,7 @@ mod initrd;
 mod libs;
 mod linux_baseline;
 mod linux_suite;
+mod net_phase;
 mod protocol;
 mod qemu;
 mod referees;
@@ -426,6 +427,12 @@ fn test(workspace: &Path, a: TestArgs) -> Result<i32> {
                 a.verbose,
                 &mut tally,
             )?;
+        }
+        if a.filter.as_deref().is_none_or(|f| f.contains("net"))
+            && a.smp.is_none()
+            && a.machine.is_none()
+        {
+            net_phase::phase(workspace, arch, &image, &mut tally)?;
         }
         if a.filter.as_deref().is_none_or(|f| f.contains("zfs"))
             && a.smp.is_none()

@@ -218,6 +218,12 @@ impl NetDevice for VirtioNet {
         }
     }
 
+    fn tx_room(&self) -> bool {
+        let mut rings = self.rings.lock();
+        rings.reap();
+        !rings.tx_free.is_empty()
+    }
+
     fn set_wake(&self, wake: Wake) {
         *self.wake.lock() = Some(wake);
     }
