@@ -8,6 +8,7 @@
 mod frame_aarch64;
 mod frame_ppc64;
 mod frame_x86_64;
+mod trampoline;
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -13,13 +13,9 @@
 //! for with one page holding `mov x8, #139; svc #0` (rt_sigreturn), mapped
 //! into the app the first time a handler runs.
 
-use alloc::borrow::Cow;
 use alloc::vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use keel_core::app::SPACE;
-use keel_core::memory::PAGE_SIZE;
-use keel_core::memory::app_space::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE, Vma};
 use keel_hal::{AppFrame, machine};
 
 use super::{SigInfo, encode_siginfo};
@@ -48,40 +44,11 @@ static TRAMPOLINE: AtomicU64 = AtomicU64::new(0);
 
 /// The trampoline's address, mapping it on first use.
 fn trampoline() -> Option<u64> {
-    if let at @ 1.. = TRAMPOLINE.load(Ordering::Acquire) {
-        return Some(at);
-    }
-    let vma = Vma {
-        start: 0,
-        end: 0,
-        prot: PROT_READ | PROT_WRITE,
-        shared: false,
-        backing: Backing::Anonymous,
-        label: Some(Cow::Borrowed("[vdso]")),
-    };
-    let at = SPACE.map(None, PAGE_SIZE, vma, false).ok()? as u64;
     let code: [u32; 2] = [
         0xd280_0008 | (NR_RT_SIGRETURN << 5), // mov x8, #139
         0xd400_0001,                          // svc #0
     ];
-    let bytes: alloc::vec::Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
-    // Filled while writable, then made the app's read-only code.
-    if mem::write_bytes(at, &bytes).is_err()
-        || SPACE
-            .protect(at as usize, PAGE_SIZE, PROT_READ | PROT_EXEC)
-            .is_err()
-    {
-        let _ = SPACE.unmap(at as usize, PAGE_SIZE);
-        return None;
-    }
-    match TRAMPOLINE.compare_exchange(0, at, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => Some(at),
-        Err(other) => {
-            // Another thread mapped one first: use that.
-            let _ = SPACE.unmap(at as usize, PAGE_SIZE);
-            Some(other)
-        }
-    }
+    super::trampoline::map_once(&TRAMPOLINE, &code)
 }
 
 /// Build the frame and point `frame` at the handler. False if the stack

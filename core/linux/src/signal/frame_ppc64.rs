@@ -21,13 +21,9 @@
 //! ucontext 128 bytes above the caller's r1, so C++ exceptions and
 //! backtraces cross signal frames as on Linux.
 
-use alloc::borrow::Cow;
 use alloc::vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use keel_core::app::SPACE;
-use keel_core::memory::PAGE_SIZE;
-use keel_core::memory::app_space::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE, Vma};
 use keel_hal::{AppFrame, machine};
 
 use super::{SigInfo, encode_siginfo};
@@ -90,42 +86,13 @@ static TRAMPOLINE: AtomicU64 = AtomicU64::new(0);
 
 /// The trampoline's address, mapping it on first use.
 fn trampoline() -> Option<u64> {
-    if let at @ 1.. = TRAMPOLINE.load(Ordering::Acquire) {
-        return Some(at);
-    }
-    let vma = Vma {
-        start: 0,
-        end: 0,
-        prot: PROT_READ | PROT_WRITE,
-        shared: false,
-        backing: Backing::Anonymous,
-        label: Some(Cow::Borrowed("[vdso]")),
-    };
-    let at = SPACE.map(None, PAGE_SIZE, vma, false).ok()? as u64;
     let code: [u32; 4] = [
         0x4e80_0421,                       // bctrl
         0x3821_0000 | CALLER_FRAME as u32, // addi r1, r1, 128
         0x3800_0000 | NR_RT_SIGRETURN,     // li r0, 172
         0x4400_0002,                       // sc
     ];
-    let bytes: alloc::vec::Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
-    // Filled while writable, then made the app's read-only code.
-    if mem::write_bytes(at, &bytes).is_err()
-        || SPACE
-            .protect(at as usize, PAGE_SIZE, PROT_READ | PROT_EXEC)
-            .is_err()
-    {
-        let _ = SPACE.unmap(at as usize, PAGE_SIZE);
-        return None;
-    }
-    match TRAMPOLINE.compare_exchange(0, at, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => Some(at),
-        Err(other) => {
-            // Another thread mapped one first: use that.
-            let _ = SPACE.unmap(at as usize, PAGE_SIZE);
-            Some(other)
-        }
-    }
+    super::trampoline::map_once(&TRAMPOLINE, &code)
 }
 
 /// The trap vector Linux would report for the exception behind `signo`
