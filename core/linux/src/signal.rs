@@ -411,6 +411,16 @@ pub fn sigreturn(frame: &mut AppFrame) -> bool {
     }
 }
 
+/// The top of the alternate stack when a signal frame goes there: the
+/// action asks for it, one is set, and the thread is not already on it.
+/// Wrapping: a wild stack gives an address the frame writes refuse, never
+/// a panic.
+fn alt_stack_top(alt: &crate::thread::AltStack, act: &SigAction) -> Option<u64> {
+    let on_alt = alt.flags & 1 != 0; // SS_ONSTACK: already running on it
+    let use_alt = act.flags & SA_ONSTACK != 0 && alt.flags & 2 == 0 && !on_alt && alt.size > 0;
+    use_alt.then(|| alt.sp.wrapping_add(alt.size))
+}
+
 /// The fault hook: a fault core could not resolve becomes a signal to the
 /// faulting thread (or ends the app).
 pub fn app_fault(fault: &AppFault<'_>, frame: &mut AppFrame) {

@@ -115,14 +115,9 @@ pub fn setup(
     old_mask: u64,
 ) -> bool {
     let alt = *lt.altstack.lock();
-    let on_alt = alt.flags & 1 != 0; // SS_ONSTACK: already running on it
-    let use_alt =
-        act.flags & super::SA_ONSTACK != 0 && alt.flags & 2 == 0 && !on_alt && alt.size > 0;
-    let top = if use_alt {
-        alt.sp.wrapping_add(alt.size)
-    } else {
-        frame.sp
-    };
+    let alt_top = super::alt_stack_top(&alt, act);
+    let use_alt = alt_top.is_some();
+    let top = alt_top.unwrap_or(frame.sp);
     // Wrapping arithmetic: a wild r1 gives an address the writes below
     // refuse (then the app dies of SIGSEGV), never an overflow panic.
     let base = top.wrapping_sub(FRAME_SIZE) & !15;

@@ -44,14 +44,9 @@ pub fn setup(
     old_mask: u64,
 ) -> bool {
     let alt = *lt.altstack.lock();
-    let on_alt = alt.flags & 1 != 0; // SS_ONSTACK: already running on it
-    let use_alt =
-        act.flags & super::SA_ONSTACK != 0 && alt.flags & 2 == 0 && !on_alt && alt.size > 0;
-    let top = if use_alt {
-        alt.sp + alt.size
-    } else {
-        frame.sp.wrapping_sub(RED_ZONE)
-    };
+    let alt_top = super::alt_stack_top(&alt, act);
+    let use_alt = alt_top.is_some();
+    let top = alt_top.unwrap_or(frame.sp.wrapping_sub(RED_ZONE));
     let fp_layout = machine::fp_signal_layout();
     let fp_at = top.wrapping_sub(fp_layout.size() as u64) & !(fp_layout.align() as u64 - 1);
     // The handler starts as if called: (sp + 8) is 16-byte aligned.
